@@ -1,0 +1,179 @@
+"""ClickHouse DDL: the event log, the metric points, the projections, the dead letters.
+
+Every projection is a *mergeable* table (ReplacingMergeTree keyed by its
+natural key, or AggregatingMergeTree), so inserting the same event twice —
+after a crash, a redelivery, a client retry — changes nothing a query sees.
+Reads use ``FINAL`` (or the views in :data:`VIEWS`) to see merged state.
+
+Versions: ``version`` columns hold the first 64 bits of the event's UUIDv7 id
+(48-bit ms timestamp + 12-bit per-process counter), so "later event wins" is
+decided by the event, never by insertion order.
+
+``apply_schema`` is idempotent and records what it applied in
+``schema_migrations``; a later change appends a migration to ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["MIGRATIONS", "PROJECTION_TABLES", "VIEWS", "apply_schema", "SCHEMA_VERSION"]
+
+
+class _Commander(Protocol):
+    def command(self, sql: str) -> object: ...
+    def query_rows(self, sql: str, parameters: dict[str, object] | None = None) -> list[tuple[object, ...]]: ...
+
+
+_UTC = "DateTime64(3, 'UTC')"
+
+_V1 = [
+    # The log. Accepted events only; rejected ones go to dead_letter.
+    f"""CREATE TABLE IF NOT EXISTS events (
+        event_id String,
+        schema_version UInt16,
+        type LowCardinality(String),
+        entity String,
+        source_host LowCardinality(String),
+        source_pid UInt32,
+        source_rank Int32,
+        seq UInt64,
+        ts {_UTC},
+        actor LowCardinality(String),
+        ingested_at {_UTC} DEFAULT now64(3),
+        body String CODEC(ZSTD(3))
+    ) ENGINE = ReplacingMergeTree
+    ORDER BY (entity, event_id)""",
+    # Metric points: identity (run_id, key, step); the newest client timestamp wins,
+    # ties go to the row inserted last (the writer inserts in log order).
+    f"""CREATE TABLE IF NOT EXISTS metric_points (
+        run_id String,
+        key LowCardinality(String),
+        step Int64,
+        timestamp {_UTC},
+        value Float64,
+        rank Int32
+    ) ENGINE = ReplacingMergeTree(timestamp)
+    ORDER BY (run_id, key, step)""",
+    # Latest value / min / max / count per (run, key), maintained by ClickHouse itself.
+    f"""CREATE TABLE IF NOT EXISTS latest_metrics_agg (
+        run_id String,
+        key LowCardinality(String),
+        last AggregateFunction(argMax, Float64, Tuple(Int64, {_UTC})),
+        last_step SimpleAggregateFunction(max, Int64),
+        last_timestamp SimpleAggregateFunction(max, {_UTC}),
+        min_value SimpleAggregateFunction(min, Float64),
+        max_value SimpleAggregateFunction(max, Float64),
+        steps AggregateFunction(uniqExact, Int64)
+    ) ENGINE = AggregatingMergeTree
+    ORDER BY (run_id, key)""",
+    """CREATE MATERIALIZED VIEW IF NOT EXISTS latest_metrics_mv TO latest_metrics_agg AS
+    SELECT run_id, key,
+        argMaxState(value, (step, timestamp)) AS last,
+        max(step) AS last_step,
+        max(timestamp) AS last_timestamp,
+        min(value) AS min_value,
+        max(value) AS max_value,
+        uniqExactState(step) AS steps
+    FROM metric_points GROUP BY run_id, key""",
+    # Run and experiment attributes as (entity, field) -> value, newest event wins.
+    """CREATE TABLE IF NOT EXISTS run_fields (
+        run_id String, field LowCardinality(String), value String, version UInt64
+    ) ENGINE = ReplacingMergeTree(version) ORDER BY (run_id, field)""",
+    """CREATE TABLE IF NOT EXISTS run_params (
+        run_id String, key String, value String, version UInt64
+    ) ENGINE = ReplacingMergeTree ORDER BY (run_id, key)""",
+    """CREATE TABLE IF NOT EXISTS run_tags (
+        run_id String, key String, value String, deleted UInt8, version UInt64
+    ) ENGINE = ReplacingMergeTree(version) ORDER BY (run_id, key)""",
+    """CREATE TABLE IF NOT EXISTS experiment_fields (
+        experiment_id String, field LowCardinality(String), value String, version UInt64
+    ) ENGINE = ReplacingMergeTree(version) ORDER BY (experiment_id, field)""",
+    """CREATE TABLE IF NOT EXISTS experiment_tags (
+        experiment_id String, key String, value String, deleted UInt8, version UInt64
+    ) ENGINE = ReplacingMergeTree(version) ORDER BY (experiment_id, key)""",
+    f"""CREATE TABLE IF NOT EXISTS dead_letter (
+        received_at {_UTC} DEFAULT now64(3),
+        origin LowCardinality(String),
+        event_id String,
+        reason String,
+        raw String CODEC(ZSTD(3))
+    ) ENGINE = MergeTree ORDER BY received_at""",
+    # Kafka mode: next offset to read per (group, topic, partition), written in the
+    # same step as the data so a restarted worker can verify what it already wrote.
+    f"""CREATE TABLE IF NOT EXISTS ingest_offsets (
+        consumer_group String, topic String, partition Int32, next_offset Int64, updated_at {_UTC} DEFAULT now64(3)
+    ) ENGINE = ReplacingMergeTree(next_offset) ORDER BY (consumer_group, topic, partition)""",
+]
+
+# Stable, documented read surface (docs/SQL.md). Storage can change under them.
+VIEWS = {
+    "metrics": """CREATE OR REPLACE VIEW metrics AS
+        SELECT run_id, key, step, timestamp, value, rank FROM metric_points FINAL""",
+    "latest_metrics": """CREATE OR REPLACE VIEW latest_metrics AS
+        SELECT run_id, key,
+            argMaxMerge(last) AS value, max(last_step) AS step, max(last_timestamp) AS timestamp,
+            min(min_value) AS min_value, max(max_value) AS max_value, uniqExactMerge(steps) AS count
+        FROM latest_metrics_agg GROUP BY run_id, key""",
+    "runs": """CREATE OR REPLACE VIEW runs AS
+        SELECT run_id,
+            anyIf(value, field = 'experiment_id') AS experiment_id,
+            anyIf(value, field = 'name') AS name,
+            anyIf(value, field = 'status') AS status,
+            toInt64OrNull(anyIf(value, field = 'start_time')) AS start_time,
+            toInt64OrNull(anyIf(value, field = 'end_time')) AS end_time,
+            anyIf(value, field = 'user') AS user,
+            anyIf(value, field = 'parent_run_id') AS parent_run_id,
+            if(anyIf(value, field = 'lifecycle') = '', 'active', anyIf(value, field = 'lifecycle')) AS lifecycle_stage,
+            anyIf(value, field = 'artifact_uri') AS artifact_uri
+        FROM run_fields FINAL GROUP BY run_id
+        HAVING experiment_id != ''""",
+    "params": """CREATE OR REPLACE VIEW params AS
+        SELECT run_id, key, value FROM run_params FINAL""",
+    "tags": """CREATE OR REPLACE VIEW tags AS
+        SELECT run_id, key, value FROM run_tags FINAL WHERE deleted = 0""",
+    "experiments": """CREATE OR REPLACE VIEW experiments AS
+        SELECT experiment_id,
+            anyIf(value, field = 'name') AS name,
+            anyIf(value, field = 'artifact_location') AS artifact_location,
+            if(anyIf(value, field = 'lifecycle') = '', 'active', anyIf(value, field = 'lifecycle')) AS lifecycle_stage,
+            toInt64OrNull(anyIf(value, field = 'creation_time')) AS creation_time,
+            toInt64OrNull(anyIf(value, field = 'last_update_time')) AS last_update_time
+        FROM experiment_fields FINAL GROUP BY experiment_id
+        HAVING name != ''""",
+    "experiment_tag_values": """CREATE OR REPLACE VIEW experiment_tag_values AS
+        SELECT experiment_id, key, value FROM experiment_tags FINAL WHERE deleted = 0""",
+}
+
+#: Projection tables that ``rebuild`` truncates and recomputes from ``events``.
+PROJECTION_TABLES = (
+    "metric_points",
+    "latest_metrics_agg",
+    "run_fields",
+    "run_params",
+    "run_tags",
+    "experiment_fields",
+    "experiment_tags",
+)
+
+#: version -> statements. Append, never edit an applied one.
+MIGRATIONS: dict[int, list[str]] = {1: _V1}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def apply_schema(client: _Commander, extra_views: dict[str, str] | None = None) -> int:
+    """Create or migrate every table and view; safe to call on every start. Returns the schema version."""
+    client.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime DEFAULT now()) "
+        "ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    applied = {int(r[0]) for r in client.query_rows("SELECT version FROM schema_migrations FINAL")}
+    for version in sorted(MIGRATIONS):
+        if version in applied:
+            continue
+        for stmt in MIGRATIONS[version]:
+            client.command(stmt)
+        client.command(f"INSERT INTO schema_migrations (version) VALUES ({version})")
+    for stmt in {**VIEWS, **(extra_views or {})}.values():
+        client.command(stmt)
+    return SCHEMA_VERSION

@@ -1,0 +1,50 @@
+"""``create_app(settings)``: the FastAPI application, thin on purpose.
+
+Routers per area; state built once in the lifespan and injected with Depends;
+runledger errors mapped to HTTP in one handler per API style.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from producer.errors import RunledgerError
+
+from .errors_http import http_status
+from .routes import ingest, native
+from .services import build_services
+from .settings import Settings
+
+__all__ = ["create_app", "ROUTERS"]
+
+#: Areas add their routers here (module import order = registration order).
+ROUTERS = [ingest.router, native.router]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = build_services(settings)
+        try:
+            yield
+        finally:
+            app.state.services.close()
+
+    app = FastAPI(title="runledger", version="0.1.0", lifespan=lifespan,
+                  description="Event-sourced experiment tracking and model registry on ClickHouse.")
+    app.state.settings = settings
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.exception_handler(RunledgerError)
+    async def _runledger_error(request: Request, exc: RunledgerError) -> JSONResponse:
+        status, code = http_status(exc)
+        return JSONResponse({"error": {"code": code, "message": str(exc)}}, status_code=status)
+
+    return app

@@ -1,0 +1,69 @@
+"""``runledger serve`` and ``runledger rebuild``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import httpx
+
+from .cli import add_common, settings_from_args
+
+
+def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = sub.add_parser("serve", help="run the tracking server (embedded by default, on 127.0.0.1:5000)")
+    add_common(p)
+    p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 5000)")
+    p.add_argument("--kafka", dest="kafka_bootstrap", default=None, metavar="HOST:PORT[,...]",
+                   help="distributed mode: produce accepted events to this Kafka cluster")
+    p.add_argument("--ingest", action="store_true", default=None,
+                   help="with --kafka: also run the ingest consumer in this process (required with chDB)")
+    p.add_argument("--artifacts-uri", default=None, help="artifact root: a folder or s3://bucket/prefix")
+    p.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=_serve)
+
+    r = sub.add_parser("rebuild", help="drop every projection and recompute it from the event log")
+    add_common(r)
+    r.add_argument("--url", default=None,
+                   help="ask a running server to rebuild (embedded mode: chDB admits one process per folder)")
+    r.set_defaults(func=_rebuild)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from .app import create_app
+
+    settings = settings_from_args(args, host=args.host, port=args.port, kafka_bootstrap=args.kafka_bootstrap,
+                                  ingest_in_process=args.ingest, artifacts_uri=args.artifacts_uri,
+                                  log_level=args.log_level)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"runledger: serving {settings.dsn} on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=False)
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    if args.url:
+        resp = httpx.post(args.url.rstrip("/") + "/api/v1/admin/rebuild", timeout=None)
+        if resp.status_code != 200:
+            print(f"runledger: error: rebuild failed: {resp.status_code} {resp.text}", file=sys.stderr)
+            return 1
+        print(resp.json())
+        return 0
+    from ingest.rebuild import rebuild
+    from ingest.schema import apply_schema
+    from ingest.sink import ClickHouseStore
+
+    from .services import STARTUP_HOOKS  # noqa: F401 - areas register their projections on import
+
+    settings = settings_from_args(args)
+    store = ClickHouseStore(settings.dsn, settings.database)
+    apply_schema(store)
+    report = rebuild(store)
+    print(f"rebuilt from {report.events} events ({report.points} points) in {report.seconds:.2f} s")
+    return 0

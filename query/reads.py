@@ -1,0 +1,286 @@
+"""Read queries over the projections (ClickHouse SQL with bound parameters).
+
+Everything the native API and the MLflow layer read comes through here; no
+route writes SQL of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Sequence
+
+from ingest.eventlog import EVENT_COLUMNS, row_to_event
+from ingest.sink import ClickHouseStore
+from producer.events import Event
+
+from .filters import RUN_ATTRIBUTES, Clause, OrderBy
+from .run_state import RunState, fold_runs, run_state_dict
+
+__all__ = ["Reads", "VIEW_TYPES"]
+
+#: MLflow's run_view_type -> lifecycle stages it shows.
+VIEW_TYPES = {
+    "ACTIVE_ONLY": ("active",),
+    "DELETED_ONLY": ("deleted",),
+    "ALL": ("active", "deleted"),
+}
+
+
+def _metric_row(value: float, step: int, ts_ms: int, vmin: float, vmax: float, count: int) -> dict[str, Any]:
+    return {"value": value, "step": step, "timestamp": ts_ms, "min": vmin, "max": vmax, "count": count}
+
+
+class Reads:
+    def __init__(self, store: ClickHouseStore) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------ experiments
+
+    def experiments(self, view_type: str = "ACTIVE_ONLY", *, name_like: str | None = None,
+                    ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        where = ["lifecycle_stage IN {stages:Array(String)}"]
+        params: dict[str, Any] = {"stages": list(VIEW_TYPES.get(view_type, ("active",)))}
+        if name_like is not None:
+            where.append("name = {name:String}")
+            params["name"] = name_like
+        if ids is not None:
+            where.append("experiment_id IN {ids:Array(String)}")
+            params["ids"] = list(ids)
+        rows = self.store.query_rows(
+            "SELECT experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time "
+            f"FROM experiments WHERE {' AND '.join(where)} ORDER BY creation_time, experiment_id", params)
+        tags = self._experiment_tags([r[0] for r in rows])
+        return [
+            {"experiment_id": r[0], "name": r[1], "artifact_location": r[2], "lifecycle_stage": r[3],
+             "creation_time": r[4], "last_update_time": r[5], "tags": tags.get(r[0], {})}
+            for r in rows
+        ]
+
+    def experiment(self, experiment_id: str) -> dict[str, Any] | None:
+        found = self.experiments("ALL", ids=[experiment_id])
+        return found[0] if found else None
+
+    def experiment_by_name(self, name: str) -> dict[str, Any] | None:
+        found = self.experiments("ALL", name_like=name)
+        return found[0] if found else None
+
+    def _experiment_tags(self, ids: list[str]) -> dict[str, dict[str, str]]:
+        if not ids:
+            return {}
+        out: dict[str, dict[str, str]] = {}
+        for eid, k, v in self.store.query_rows(
+            "SELECT experiment_id, key, value FROM experiment_tag_values WHERE experiment_id IN {ids:Array(String)}",
+            {"ids": ids},
+        ):
+            out.setdefault(eid, {})[k] = v
+        return out
+
+    # ------------------------------------------------------------------- runs
+
+    def runs(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Current state of these runs (missing ids are left out), in the order given."""
+        if not run_ids:
+            return []
+        ids = list(dict.fromkeys(run_ids))
+        p = {"ids": ids}
+        states: dict[str, RunState] = {}
+        for rid, f, v in self.store.query_rows(
+            "SELECT run_id, field, value FROM run_fields FINAL WHERE run_id IN {ids:Array(String)}", p
+        ):
+            states.setdefault(rid, RunState(rid)).fields[f] = v
+        for rid, k, v in self.store.query_rows(
+            "SELECT run_id, key, value FROM run_params FINAL WHERE run_id IN {ids:Array(String)}", p
+        ):
+            if rid in states:
+                states[rid].params[k] = v
+        for rid, k, v in self.store.query_rows(
+            "SELECT run_id, key, value FROM run_tags FINAL WHERE run_id IN {ids:Array(String)} AND deleted = 0", p
+        ):
+            if rid in states:
+                states[rid].tags[k] = v
+        metrics = self.latest_metrics(ids)
+        return [run_state_dict(states[r], metrics.get(r, {}))
+                for r in ids if r in states and states[r].fields.get("experiment_id")]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        found = self.runs([run_id])
+        return found[0] if found else None
+
+    def latest_metrics(self, run_ids: Sequence[str], as_of_ms: int | None = None) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        if as_of_ms is None:
+            rows = self.store.query_rows(
+                "SELECT run_id, key, value, step, toUnixTimestamp64Milli(timestamp), min_value, max_value, count "
+                "FROM latest_metrics WHERE run_id IN {ids:Array(String)} ORDER BY run_id, key",
+                {"ids": list(run_ids)})
+        else:
+            rows = self.store.query_rows(
+                "SELECT run_id, key, argMax(value, (step, timestamp)), max(step), "
+                "toUnixTimestamp64Milli(max(timestamp)), min(value), max(value), count() "
+                "FROM metric_points FINAL WHERE run_id IN {ids:Array(String)} "
+                "AND timestamp <= fromUnixTimestamp64Milli({t:Int64}, 'UTC') GROUP BY run_id, key ORDER BY run_id, key",
+                {"ids": list(run_ids), "t": as_of_ms})
+        for rid, key, value, step, ts, vmin, vmax, count in rows:
+            out.setdefault(rid, {})[key] = _metric_row(value, step, ts, vmin, vmax, count)
+        return out
+
+    def run_as_of(self, run_id: str, as_of_ms: int) -> dict[str, Any] | None:
+        """The run as it was at ``as_of_ms``: a fold of its events up to then."""
+        events = self.entity_events(run_id, until_ms=as_of_ms, exclude_types=("metrics_logged",))
+        states = fold_runs(events)
+        if run_id not in states:
+            return None
+        return run_state_dict(states[run_id], self.latest_metrics([run_id], as_of_ms).get(run_id, {}))
+
+    # ----------------------------------------------------------------- search
+
+    def search_runs(self, experiment_ids: Sequence[str], clauses: Sequence[Clause] = (),
+                    order_by: Sequence[OrderBy] = (), *, view_type: str = "ACTIVE_ONLY",
+                    max_results: int = 1000, offset: int = 0) -> list[str]:
+        """Run ids matching the filter, ordered, one page. MLflow's default order: start_time DESC."""
+        sql, params = search_sql(experiment_ids, clauses, order_by, view_type, max_results, offset)
+        return [r[0] for r in self.store.query_rows(sql, params, settings={"join_use_nulls": 1})]
+
+    # ---------------------------------------------------------------- history
+
+    def metric_history(self, run_id: str, key: str, *, max_points: int | None = None,
+                       start_step: int | None = None, end_step: int | None = None,
+                       offset: int = 0, limit: int | None = None) -> dict[str, list[Any]]:
+        """Columnar history of one metric: steps, timestamps (ms), values, ranks.
+
+        With ``max_points`` the series is cut into ``max_points // 2`` step buckets
+        and each bucket contributes its minimum and its maximum point (in step
+        order), so spikes survive downsampling; done inside ClickHouse.
+        """
+        where = "run_id = {r:String} AND key = {k:String}"
+        p: dict[str, Any] = {"r": run_id, "k": key}
+        if start_step is not None:
+            where += " AND step >= {lo:Int64}"
+            p["lo"] = start_step
+        if end_step is not None:
+            where += " AND step <= {hi:Int64}"
+            p["hi"] = end_step
+        if max_points is not None:
+            bounds = self.store.query_rows(f"SELECT min(step), max(step), count() FROM metric_points WHERE {where}", p)
+            lo, hi, n = bounds[0] if bounds else (0, 0, 0)
+            if n > max_points:
+                buckets = max(1, max_points // 2)
+                width = max(1, math.ceil((hi - lo + 1) / buckets))
+                cols = self.store.query_columns(
+                    "SELECT pt.1, pt.2, pt.3, pt.4 FROM (SELECT arrayJoin(arrayDistinct(["
+                    "(argMin(step, value), argMin(ts, value), min(value), argMin(rank, value)), "
+                    "(argMax(step, value), argMax(ts, value), max(value), argMax(rank, value))])) AS pt FROM "
+                    "(SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, value, rank FROM metric_points FINAL "
+                    f"WHERE {where}) GROUP BY intDiv(step - {{lo0:Int64}}, {{w:Int64}})) ORDER BY pt.1",
+                    {**p, "lo0": lo, "w": width},
+                )[1]
+                steps, ts, values, ranks = cols
+                return {"steps": list(steps), "timestamps": list(ts), "values": list(values), "ranks": list(ranks)}
+        page = ""
+        if limit is not None:
+            page = " LIMIT {lim:UInt64} OFFSET {off:UInt64}"
+            p.update(lim=limit, off=offset)
+        names, cols = self.store.query_columns(
+            "SELECT step, toUnixTimestamp64Milli(timestamp), value, rank FROM metric_points FINAL "
+            f"WHERE {where} ORDER BY step{page}", p)
+        if not cols:
+            return {"steps": [], "timestamps": [], "values": [], "ranks": []}
+        return {"steps": list(cols[0]), "timestamps": list(cols[1]), "values": list(cols[2]), "ranks": list(cols[3])}
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        return [r[0] for r in self.store.query_rows(
+            "SELECT DISTINCT key FROM latest_metrics_agg WHERE run_id = {r:String} ORDER BY key", {"r": run_id})]
+
+    def count_points(self, run_id: str | None = None) -> int:
+        if run_id is None:
+            return int(self.store.query_rows("SELECT count() FROM metric_points FINAL")[0][0])
+        return int(self.store.query_rows(
+            "SELECT count() FROM metric_points FINAL WHERE run_id = {r:String}", {"r": run_id})[0][0])
+
+    # ------------------------------------------------------------------ log
+
+    def entity_events(self, entity: str, *, until_ms: int | None = None,
+                      exclude_types: Iterable[str] = (), types: Iterable[str] | None = None) -> list[Event]:
+        """The entity's events from the log, in event-id (time) order."""
+        where = ["entity = {e:String}"]
+        p: dict[str, Any] = {"e": entity}
+        if until_ms is not None:
+            where.append("ts <= fromUnixTimestamp64Milli({t:Int64}, 'UTC')")
+            p["t"] = until_ms
+        ex = list(exclude_types)
+        if ex:
+            where.append("type NOT IN {ex:Array(String)}")
+            p["ex"] = ex
+        if types is not None:
+            where.append("type IN {ty:Array(String)}")
+            p["ty"] = list(types)
+        rows = self.store.query_rows(
+            f"SELECT {EVENT_COLUMNS} FROM events FINAL "
+            f"WHERE {' AND '.join(where)} ORDER BY event_id", p)
+        return [row_to_event(r) for r in rows]
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [
+            {"received_at": str(r[0]), "origin": r[1], "event_id": r[2], "reason": r[3], "raw": r[4]}
+            for r in self.store.query_rows(
+                "SELECT received_at, origin, event_id, reason, raw FROM dead_letter "
+                "ORDER BY received_at DESC LIMIT {n:UInt32}", {"n": limit})
+        ]
+
+
+def _cmp_sql(col: str, c: Clause, p: dict[str, Any], i: int, numeric: bool) -> str:
+    name = f"v{i}"
+    if c.op in ("IN", "NOT IN"):
+        p[name] = list(c.value)  # type: ignore[arg-type]
+        return f"{col} {c.op} {{{name}:Array(String)}}"
+    if c.op in ("IS NULL", "IS NOT NULL"):
+        return ""
+    p[name] = c.value
+    typ = "Float64" if numeric else "String"
+    op = c.op
+    return f"{col} {op} {{{name}:{typ}}}"
+
+
+def search_sql(experiment_ids: Sequence[str], clauses: Sequence[Clause], order_by: Sequence[OrderBy],
+               view_type: str, max_results: int, offset: int) -> tuple[str, dict[str, Any]]:
+    """SQL and parameters for one page of a run search (pure)."""
+    p: dict[str, Any] = {"exps": list(experiment_ids), "stages": list(VIEW_TYPES.get(view_type, ("active",)))}
+    where = ["r.experiment_id IN {exps:Array(String)}", "r.lifecycle_stage IN {stages:Array(String)}"]
+    for i, c in enumerate(clauses):
+        p[f"k{i}"] = c.key
+        if c.kind == "attribute":
+            col = "r." + RUN_ATTRIBUTES[c.key]
+            numeric = RUN_ATTRIBUTES[c.key] in ("start_time", "end_time")
+            if c.op == "IS NULL":
+                where.append(f"({col} IS NULL OR toString({col}) = '')")
+            elif c.op == "IS NOT NULL":
+                where.append(f"({col} IS NOT NULL AND toString({col}) != '')")
+            else:
+                where.append(_cmp_sql(col, c, p, i, numeric))
+            continue
+        table, numeric = {"metric": ("latest_metrics", True), "param": ("params", False), "tag": ("tags", False)}[c.kind]
+        if c.op == "IS NULL":
+            where.append(f"r.run_id NOT IN (SELECT run_id FROM {table} WHERE key = {{k{i}:String}})")
+        elif c.op == "IS NOT NULL":
+            where.append(f"r.run_id IN (SELECT run_id FROM {table} WHERE key = {{k{i}:String}})")
+        else:
+            cond = _cmp_sql("value", c, p, i, numeric)
+            where.append(f"r.run_id IN (SELECT run_id FROM {table} WHERE key = {{k{i}:String}} AND {cond})")
+    joins, orders = [], []
+    for j, o in enumerate(order_by):
+        direction = "ASC" if o.ascending else "DESC"
+        if o.kind == "attribute":
+            orders.append(f"r.{RUN_ATTRIBUTES[o.key]} {direction} NULLS LAST")
+            continue
+        table = {"metric": "latest_metrics", "param": "params", "tag": "tags"}[o.kind]
+        p[f"ok{j}"] = o.key
+        joins.append(f"LEFT JOIN (SELECT run_id, value AS o{j} FROM {table} WHERE key = {{ok{j}:String}}) AS j{j} "
+                     f"ON j{j}.run_id = r.run_id")
+        orders.append(f"j{j}.o{j} {direction} NULLS LAST")
+    if not any(o.kind == "attribute" and RUN_ATTRIBUTES[o.key] == "start_time" for o in order_by):
+        orders.append("r.start_time DESC")
+    orders.append("r.run_id ASC")
+    p["lim"], p["off"] = max_results, offset
+    sql = (f"SELECT r.run_id FROM runs AS r {' '.join(joins)} WHERE {' AND '.join(where)} "
+           f"ORDER BY {', '.join(orders)} LIMIT {{lim:UInt64}} OFFSET {{off:UInt64}}")
+    return sql, p

@@ -1,0 +1,84 @@
+"""The objects a running server holds, built once by ``create_app`` and injected with Depends."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from fastapi import Request
+
+from ingest.schema import apply_schema
+from ingest.sink import ClickHouseStore
+from ingest.writer import WriteResult, Writer
+from producer.events import Body, Event, ExperimentCreated, Source
+from producer.ids import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, new_id
+
+from .log import EmbeddedLog, EventLog
+from .reads import Reads
+from .settings import Settings
+
+__all__ = ["Services", "get_services", "build_services"]
+
+log = logging.getLogger("runledger.server")
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    store: ClickHouseStore
+    reads: Reads
+    writer: Writer
+    log: EventLog
+    clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
+    source: Source = field(default_factory=lambda: Source(host=socket.gethostname(), pid=os.getpid(), rank=0))
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Per-area state (registry service, artifact store, ...), keyed by area name."""
+
+    def event(self, entity: str, body: Body, *, actor: str = "", ts_ms: int | None = None) -> Event:
+        """A server-minted event (for commands that arrive over the API rather than from a producer)."""
+        return Event(id=new_id(), type=body.TYPE, entity=entity, ts_ms=self.clock_ms() if ts_ms is None else ts_ms,
+                     body=body, source=self.source, actor=actor)
+
+    def append(self, events: list[Event]) -> WriteResult:
+        return self.log.append(events)
+
+    def close(self) -> None:
+        self.log.close()
+        for extra in self.extras.values():
+            close = getattr(extra, "close", None)
+            if callable(close):
+                close()
+        self.store.close()
+
+
+#: Hooks other areas register to add state at start-up: fn(services) -> None.
+STARTUP_HOOKS: list[Callable[[Services], None]] = []
+
+
+def build_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = ClickHouseStore(settings.dsn, settings.database)
+    apply_schema(store)
+    writer = Writer(store)
+    event_log: EventLog
+    if settings.kafka_bootstrap:
+        from .kafka_log import KafkaLog  # imported only in distributed mode
+
+        event_log = KafkaLog(settings, store, writer)
+    else:
+        event_log = EmbeddedLog(writer)
+    services = Services(settings=settings, store=store, reads=Reads(store), writer=writer, log=event_log)
+    if services.reads.experiment(DEFAULT_EXPERIMENT_ID) is None:
+        services.append([services.event(DEFAULT_EXPERIMENT_ID, ExperimentCreated(
+            name=DEFAULT_EXPERIMENT_NAME, artifact_location=f"{settings.artifact_root}/0"))])
+    for hook in STARTUP_HOOKS:
+        hook(services)
+    return services
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]

@@ -1,0 +1,79 @@
+"""Configuration: defaults < environment (RUNLEDGER_*) < command-line flags.
+
+With nothing set, ``runledger serve`` runs embedded: data in ./runledger-data,
+chDB in-process, listening on 127.0.0.1:5000.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    data_dir: Path = Path("./runledger-data")
+    """Embedded mode's folder: chDB data, artifacts, producer spill (env RUNLEDGER_DATA_DIR)."""
+    host: str = "127.0.0.1"
+    port: int = 5000
+    clickhouse_dsn: str = ""
+    """'' = chDB in data_dir/clickhouse; or http://user:pass@host:8123 for a ClickHouse server."""
+    database: str = "runledger"
+    artifacts_uri: str = ""
+    """'' = data_dir/artifacts; or s3://bucket/prefix (with s3_endpoint / keys) for MinIO / S3."""
+    s3_endpoint: str = ""
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_secure: bool = False
+    kafka_bootstrap: str = ""
+    """'' = embedded log; else host:port[,host:port]: the gateway produces to Kafka."""
+    kafka_topic: str = "runledger.events"
+    kafka_partitions: int = 12
+    kafka_idempotence: bool = True
+    ingest_in_process: bool = False
+    """Kafka mode: run the ingest consumer inside the server process (required with chDB)."""
+    read_your_writes_timeout_s: float = 10.0
+    sql_max_execution_time_s: float = 10.0
+    sql_max_result_rows: int = 1_000_000
+    sql_max_result_bytes: int = 256 * 1024 * 1024
+    log_level: str = "info"
+
+    @property
+    def dsn(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def artifact_root(self) -> str:
+        return self.artifacts_uri or str((self.data_dir / "artifacts").resolve())
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        """Read RUNLEDGER_<FIELD> variables, then apply non-None ``overrides``."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"RUNLEDGER_{f.name.upper()}")
+            if raw is None:
+                continue
+            values[f.name] = _coerce(f.name, raw, cls.__dataclass_fields__[f.name].default)
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _coerce(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+        if isinstance(default, Path):
+            return Path(raw)
+    except ValueError as exc:
+        raise ValueError(f"RUNLEDGER_{name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
+    return raw
