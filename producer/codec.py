@@ -163,3 +163,8 @@ def decode_items(items: list[Any]) -> tuple[list[Event], list[Rejection]]:
             eid = d.get("id") if isinstance(d, dict) and isinstance(d.get("id"), str) else None
             rejected.append(Rejection(i, eid, str(exc), orjson.dumps(d)))  # parsed JSON always re-dumps
     return events, rejected
+
+
+# Every body type must be registered before the first decode; these modules only
+# define frozen dataclasses (no heavy imports), so the producer stays light.
+from . import registry_events as _registry_events  # noqa: E402,F401
