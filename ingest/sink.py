@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 from urllib.parse import urlparse
 
 from producer.errors import RunledgerError, TransientError
@@ -28,7 +28,7 @@ class StorageError(RunledgerError):
 class Store(Protocol):
     """What the writer and the readers need from ClickHouse."""
 
-    def insert_columns(self, table: str, columns: dict[str, Sequence[Any]]) -> None: ...
+    def insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None: ...
     def query_rows(self, sql: str, parameters: dict[str, Any] | None = None,
                    settings: dict[str, Any] | None = None) -> list[tuple[Any, ...]]: ...
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None: ...
@@ -79,7 +79,7 @@ class ClickHouseStore:
         except Exception as exc:  # noqa: BLE001 - mapped at the boundary
             raise _map_error(exc) from exc
 
-    def insert_columns(self, table: str, columns: dict[str, Sequence[Any]]) -> None:
+    def insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
         names = list(columns)
         try:
             self._client.insert(table, [columns[n] for n in names], column_names=names, column_oriented=True)
@@ -89,7 +89,7 @@ class ClickHouseStore:
     def query_rows(self, sql: str, parameters: dict[str, Any] | None = None,
                    settings: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         try:
-            return list(self._client.query(sql, parameters=parameters, settings=settings).result_rows)
+            return [tuple(r) for r in self._client.query(sql, parameters=parameters, settings=settings).result_rows]
         except Exception as exc:  # noqa: BLE001
             raise _map_error(exc) from exc
 

@@ -37,7 +37,7 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 class Rejection(NamedTuple):
     """An event that could not be accepted."""
 
-    index: int
+    position: int
     """Position of the event in its batch."""
     event_id: str | None
     """The event's id if it could be read, else None."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol, Sequence
 
 from ingest.group_commit import GroupCommitter
-from ingest.writer import WriteResult, Writer
+from ingest.writer import Writer, WriteResult
 from producer.errors import TransientError
 from producer.events import Event
 

@@ -38,8 +38,8 @@ def fold_runs(events: Iterable[Event]) -> dict[str, RunState]:
     tags: dict[tuple[str, str], tuple[int, str, int]] = {}
     c = batch.run_tags.columns
     for run_id, key, value, deleted, version in zip(c["run_id"], c["key"], c["value"], c["deleted"], c["version"]):
-        cur = tags.get((run_id, key))
-        if cur is None or version >= cur[0]:
+        seen = tags.get((run_id, key))
+        if seen is None or version >= seen[0]:
             tags[(run_id, key)] = (version, value, deleted)
     out: dict[str, RunState] = {}
 

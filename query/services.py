@@ -13,7 +13,7 @@ from fastapi import Request
 
 from ingest.schema import apply_schema
 from ingest.sink import ClickHouseStore
-from ingest.writer import WriteResult, Writer
+from ingest.writer import Writer, WriteResult
 from producer.events import Body, Event, ExperimentCreated, Source
 from producer.ids import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, new_id
 

@@ -41,9 +41,9 @@ def _ingest(services: Services, raw: bytes) -> dict[str, Any]:
     services.writer.dead_letter(rejections, origin="http")
     result = services.log.append(events)
     index_of = {e.id: i for i, e in enumerate(events)}
-    bad_positions = {r.index for r in rejections}
+    bad_positions = {r.position for r in rejections}
     good_positions = [p for p in range(len(events) + len(rejections)) if p not in bad_positions]
-    rejected = [{"index": r.index, "event_id": r.event_id, "reason": r.reason} for r in rejections]
+    rejected = [{"index": r.position, "event_id": r.event_id, "reason": r.reason} for r in rejections]
     rejected += [{"index": good_positions[index_of[d.event_id]], "event_id": d.event_id, "reason": d.reason}
                  for d in result.rejected if d.event_id in index_of]
     rejected.sort(key=lambda r: r["index"])

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from servers import ServerProcess
 
 from producer import events as ev
 from producer.codec import event_to_wire
 from producer.ids import experiment_id_for, new_id
-from servers import ServerProcess
 
 pytestmark = pytest.mark.integration
 

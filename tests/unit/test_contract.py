@@ -76,7 +76,7 @@ def test_batch_keeps_good_events_and_rejects_bad_ones_with_reasons() -> None:
     items = [good, {"v": 1}, bad_steps, "not an object", {**good, "v": 99}, {**good, "type": "nope"}]
     events, rejected = decode_batch(orjson.dumps(items))
     assert [e.id for e in events] == [good["id"]]
-    reasons = {r.index: r.reason for r in rejected}
+    reasons = {r.position: r.reason for r in rejected}
     assert set(reasons) == {1, 2, 3, 4, 5}
     assert "steps" in reasons[2]
     assert "JSON object" in reasons[3]
