@@ -63,19 +63,26 @@ class Writer:
         Raises TransientError / StorageError if ClickHouse failed: nothing is
         acknowledged then, and the caller retries the whole call (idempotent).
         """
-        unique: dict[str, Event] = {}
-        for e in events:
-            unique.setdefault(e.id, e)
-        batch = list(unique.values())
-        ok, conflicts = check_conflicts(batch, self._recorded_params(batch), self._experiment_owners(batch),
-                                       self._existing_experiments(batch))
-        rejected = [DeadLetter(c.event.id, c.reason, encode_event(c.event)) for c in conflicts]
+        ok, rejected = self.check(events)
         self.insert_batch(project_rows(ok))
         self.dead_letter(rejected, origin=origin)
         with self._stats_lock:
             self.stats.events_written += len(ok)
             self.stats.batches += 1
         return WriteResult(ok, rejected)
+
+    def check(self, events: Sequence[Event]) -> tuple[list[Event], list[DeadLetter]]:
+        """Deduplicate by id and split into events that fit recorded state and conflicts. Reads, never writes.
+
+        The Kafka gateway calls it before producing, so an HTTP caller hears of a conflict at once.
+        """
+        unique: dict[str, Event] = {}
+        for e in events:
+            unique.setdefault(e.id, e)
+        batch = list(unique.values())
+        ok, conflicts = check_conflicts(batch, self._recorded_params(batch), self._experiment_owners(batch),
+                                       self._existing_experiments(batch))
+        return ok, [DeadLetter(c.event.id, c.reason, encode_event(c.event)) for c in conflicts]
 
     def insert_batch(self, batch: Batch) -> None:
         """Insert every non-empty table of ``batch``: the log first, then projections."""

@@ -34,6 +34,8 @@ class Settings:
     kafka_topic: str = "runledger.events"
     kafka_partitions: int = 12
     kafka_idempotence: bool = True
+    kafka_group: str = "runledger-ingest"
+    """Consumer group of the ingest workers; the gateway waits on its offsets for read-your-writes."""
     ingest_in_process: bool = False
     """Kafka mode: run the ingest consumer inside the server process (required with chDB)."""
     read_your_writes_timeout_s: float = 10.0
