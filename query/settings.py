@@ -36,6 +36,8 @@ class Settings:
     kafka_idempotence: bool = True
     kafka_group: str = "runledger-ingest"
     """Consumer group of the ingest workers; the gateway waits on its offsets for read-your-writes."""
+    kafka_session_timeout_ms: int = 10_000
+    """How long the ingest group waits for a silent (crashed) worker before reassigning its partitions."""
     ingest_in_process: bool = False
     """Kafka mode: run the ingest consumer inside the server process (required with chDB)."""
     read_your_writes_timeout_s: float = 10.0
