@@ -18,21 +18,28 @@ from __future__ import annotations
 
 import logging
 import os
+import json
 import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
 from servers import REPO, RUNLEDGER, free_port
 
+from producer.ids import experiment_id_for
+
 __all__ = ["TansuBroker", "MotoS3", "IngestProcess", "kafka_broker", "docker_skip_reason", "kafka_uri",
-           "prometheus_value"]
+           "prometheus_value", "run_logged_points", "wait_for_points", "assert_runs_exact", "start_job", "finish_job", "JOB"]
+
+#: The training-job stand-in shared with the embedded tests (see its docstring for the values it logs).
+JOB = str(Path(__file__).resolve().parent / "integration" / "log_job.py")
 
 
 def _wait_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -188,6 +195,61 @@ def prometheus_value(text: str, name: str, **labels: str) -> float:
         if all(have.get(k) == v for k, v in labels.items()):
             total += float(m.group(2))
     return total
+
+
+def start_job(uri: str, experiment: str, runs: int, keys: int, steps: int, spill: Path,
+              *extra: str) -> subprocess.Popen[str]:
+    """``log_job.py`` in a subprocess: RUNS x KEYS x STEPS points, value = step * 0.5 + key index + run index."""
+    return subprocess.Popen([sys.executable, JOB, uri, experiment, str(runs), str(keys), str(steps), str(spill), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+
+
+def finish_job(proc: subprocess.Popen[str], timeout_s: float = 180.0) -> dict[str, Any]:
+    """Wait for a job; its result line (``run_ids``, ``flushed``), or an error with its stderr."""
+    out, err = proc.communicate(timeout=timeout_s)
+    if proc.returncode != 0:
+        raise AssertionError(f"log_job exited with {proc.returncode}:\n{err[-3000:]}")
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def run_logged_points(c: httpx.Client, experiment: str) -> int:
+    """Sum of the per-key point counts over the experiment's runs (0 while nothing arrived)."""
+    resp = c.get(f"/api/v1/experiments/{experiment_id_for(experiment)}/runs", params={"max_results": 1000})
+    if resp.status_code != 200:
+        return 0
+    return sum(m["count"] for r in resp.json()["runs"] for m in r["metrics"].values())
+
+
+def wait_for_points(c: httpx.Client, experiment: str, expected: int, timeout_s: float) -> int:
+    """Poll until the experiment holds ``expected`` points (or more, which the caller's assertions catch)."""
+    deadline = time.monotonic() + timeout_s
+    got = 0
+    while time.monotonic() < deadline:
+        got = run_logged_points(c, experiment)
+        if got >= expected:
+            return got
+        time.sleep(0.2)
+    return got
+
+
+def assert_runs_exact(c: httpx.Client, experiment: str, runs: int, keys: int, steps: int, *,
+                      status: str = "FINISHED") -> None:
+    """Every run ``log_job.py`` logged is there exactly once: state, latest values, counts and whole histories."""
+    resp = c.get(f"/api/v1/experiments/{experiment_id_for(experiment)}/runs", params={"max_results": 1000})
+    got = resp.json()["runs"]
+    assert sorted(r["name"] for r in got) == sorted(f"run-{i}" for i in range(runs))
+    for run in got:
+        r = int(run["params"]["run_index"])
+        assert run["status"] == status and run["params"]["keys"] == str(keys)
+        assert sorted(run["metrics"]) == sorted(f"k{i}" for i in range(keys))
+        for i in range(keys):
+            m = run["metrics"][f"k{i}"]
+            assert (m["count"], m["step"]) == (steps, steps - 1), (run["run_id"], i, m)
+            assert m["value"] == (steps - 1) * 0.5 + i + r
+            assert (m["min"], m["max"]) == (i + r, (steps - 1) * 0.5 + i + r)
+            h = c.get(f"/api/v1/runs/{run['run_id']}/metrics/k{i}").json()
+            assert h["steps"] == list(range(steps))
+            assert h["values"] == [s * 0.5 + i + r for s in range(steps)]
 
 
 def docker_skip_reason() -> str | None:
