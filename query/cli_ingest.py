@@ -134,7 +134,7 @@ def _ingest(args: argparse.Namespace) -> int:
         store.close()
     snap = worker.stats.snapshot()
     print(f"runledger: ingest worker stopped: {snap.records} records, {snap.events} events, {snap.points} points, "
-          f"{snap.dead_letters} dead letters", file=sys.stderr, flush=True)
+          f"{snap.dead_letters} dead letters, {snap.commit_failures} failed commits", file=sys.stderr, flush=True)
     return 0
 
 

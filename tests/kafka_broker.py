@@ -5,20 +5,22 @@
   keeps nothing across a restart; :class:`MotoS3` gives it durable ``s3://``
   storage (moto's S3 server in this process), so a stopped broker comes back
   with its log and its committed offsets, as Apache Kafka does. Tansu has no
-  idempotent producers: producers here use ``enable_idempotence=false``.
+  idempotent producers (``idempotence = False``).
+* :class:`ContainerKafka` — Apache Kafka (KRaft) through testcontainers, where
+  a Docker engine runs; :func:`docker_skip_reason` says why not otherwise.
+* :func:`open_broker` — one of them by name: a test module parametrizes its
+  ``kafka_broker`` fixture over :data:`BROKERS`, so the same tests run on
+  every backend.
 * :class:`IngestProcess` — ``runledger ingest`` in a subprocess, with its
-  ``/metrics`` on a free port.
-* :func:`docker_skip_reason` — why the testcontainers variants cannot run here.
-
-Fixtures: ``kafka_broker`` (one in-memory Tansu per test module). Import it
-into a test module to use it.
+  ``/metrics`` on a free port; :func:`start_job` — ``log_job.py`` producers;
+  :func:`assert_runs_exact` — what they logged, read back exactly.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-import json
 import re
 import signal
 import socket
@@ -27,7 +29,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 import httpx
 import pytest
@@ -35,8 +37,9 @@ from servers import REPO, RUNLEDGER, free_port
 
 from producer.ids import experiment_id_for
 
-__all__ = ["TansuBroker", "MotoS3", "IngestProcess", "kafka_broker", "docker_skip_reason", "kafka_uri",
-           "prometheus_value", "run_logged_points", "wait_for_points", "assert_runs_exact", "start_job", "finish_job", "JOB"]
+__all__ = ["Broker", "TansuBroker", "ContainerKafka", "MotoS3", "IngestProcess", "BROKERS", "open_broker",
+           "docker_skip_reason", "kafka_uri", "server_env", "worker_args", "prometheus_value", "run_logged_points",
+           "wait_for_points", "assert_runs_exact", "eventually_exact", "start_job", "finish_job", "JOB"]
 
 #: The training-job stand-in shared with the embedded tests (see its docstring for the values it logs).
 JOB = str(Path(__file__).resolve().parent / "integration" / "log_job.py")
@@ -53,6 +56,17 @@ def _wait_port(port: int, timeout_s: float, proc: subprocess.Popen[bytes] | None
                 return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+class Broker(Protocol):
+    """What the tests need from a Kafka-protocol broker."""
+
+    @property
+    def bootstrap(self) -> str: ...
+    @property
+    def idempotence(self) -> bool: ...
+    @property
+    def session_timeout_ms(self) -> int: ...
 
 
 @dataclass
@@ -94,6 +108,10 @@ class TansuBroker:
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    idempotence: bool = False
+    """Tansu fails InitProducerId: producers must run with enable_idempotence=false."""
+    session_timeout_ms: int = 3000
+    """Tansu holds a join for half the session timeout: keep it short so tests join fast."""
 
     @property
     def bootstrap(self) -> str:
@@ -122,10 +140,38 @@ class TansuBroker:
             self.proc.wait()
 
 
-def kafka_uri(broker: TansuBroker, **settings: object) -> str:
-    """The producer's tracking URI for ``broker`` (Tansu lacks idempotent producers)."""
-    query = "&".join(f"{k}={v}" for k, v in {"enable_idempotence": "false", **settings}.items())
+@dataclass
+class ContainerKafka:
+    """Apache Kafka in KRaft mode (Confluent's image of it) through testcontainers."""
+
+    container: Any
+    idempotence: bool = True
+    session_timeout_ms: int = 6000
+    """Kafka's group.min.session.timeout.ms."""
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self.container.get_bootstrap_server())
+
+
+def kafka_uri(broker: Broker, **settings: object) -> str:
+    """The producer's tracking URI for ``broker``."""
+    query = "&".join(f"{k}={v}" for k, v in {"enable_idempotence": str(broker.idempotence).lower(),
+                                             **settings}.items())
     return f"kafka://{broker.bootstrap}?{query}"
+
+
+def server_env(broker: Broker, topic: str, partitions: int = 4) -> dict[str, str]:
+    """Environment for ``runledger serve --kafka`` on ``broker`` (short session timeout: quick joins)."""
+    return {"RUNLEDGER_KAFKA_TOPIC": topic, "RUNLEDGER_KAFKA_PARTITIONS": str(partitions),
+            "RUNLEDGER_KAFKA_IDEMPOTENCE": str(broker.idempotence).lower(),
+            "RUNLEDGER_KAFKA_SESSION_TIMEOUT_MS": str(broker.session_timeout_ms)}
+
+
+def worker_args(broker: Broker, partitions: int = 4) -> list[str]:
+    """``runledger ingest`` flags for ``broker``: topic partitions, session timeout, a short batch wait."""
+    return ["--partitions", str(partitions), "--session-timeout-ms", str(broker.session_timeout_ms),
+            "--max-batch-wait-ms", "100"]
 
 
 @dataclass
@@ -145,6 +191,7 @@ class IngestProcess:
         return self.data_dir.parent / f"ingest-{self.metrics_port}.log"
 
     def start(self, timeout_s: float = 60.0) -> "IngestProcess":
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [*RUNLEDGER, "ingest", "--data-dir", str(self.data_dir), "--kafka", self.bootstrap, "--topic",
@@ -200,8 +247,8 @@ def prometheus_value(text: str, name: str, **labels: str) -> float:
 def start_job(uri: str, experiment: str, runs: int, keys: int, steps: int, spill: Path,
               *extra: str) -> subprocess.Popen[str]:
     """``log_job.py`` in a subprocess: RUNS x KEYS x STEPS points, value = step * 0.5 + key index + run index."""
-    return subprocess.Popen([sys.executable, JOB, uri, experiment, str(runs), str(keys), str(steps), str(spill), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    args = [sys.executable, JOB, uri, experiment, str(runs), str(keys), str(steps), str(spill), *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
 
 
 def finish_job(proc: subprocess.Popen[str], timeout_s: float = 180.0) -> dict[str, Any]:
@@ -252,6 +299,19 @@ def assert_runs_exact(c: httpx.Client, experiment: str, runs: int, keys: int, st
             assert h["values"] == [s * 0.5 + i + r for s in range(steps)]
 
 
+def eventually_exact(c: httpx.Client, experiment: str, runs: int, keys: int, steps: int, timeout_s: float) -> None:
+    """:func:`assert_runs_exact`, retried until it holds (ingest is asynchronous) or ``timeout_s`` passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            assert_runs_exact(c, experiment, runs, keys, steps)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.25)
+
+
 def docker_skip_reason() -> str | None:
     """None when a Docker engine answers; else why the testcontainers variants are skipped."""
     try:
@@ -259,16 +319,28 @@ def docker_skip_reason() -> str | None:
 
         docker.from_env(timeout=3).ping()
     except Exception as exc:  # noqa: BLE001 - any failure means: no engine to run containers on
-        return (f"no Docker engine reachable ({type(exc).__name__}: {str(exc)[:120]}); the testcontainers variants "
-                f"(Apache Kafka, ClickHouse server, MinIO) need one - the Tansu/chDB variants cover this machine")
+        return (f"no Docker engine reachable ({type(exc).__name__}); the testcontainers variants (Apache Kafka, "
+                f"ClickHouse server, MinIO) run only where one is - the Tansu/chDB variants cover this machine")
     return None
 
 
-@pytest.fixture(scope="module")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    """An in-memory Tansu broker for one test module (tests use their own topics)."""
-    broker = TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log").start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
+#: Backends a module's ``kafka_broker`` fixture is parametrized over.
+BROKERS = ["tansu", pytest.param("apache-kafka", marks=pytest.mark.docker)]
+
+
+def open_broker(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    """A running broker of ``kind`` for as long as the generator is open; skips where Docker is missing."""
+    if kind == "tansu":
+        tansu = TansuBroker(tmp_path_factory.mktemp("tansu") / "tansu.log").start()
+        try:
+            yield tansu
+        finally:
+            tansu.stop()
+        return
+    reason = docker_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    from testcontainers.community.kafka import KafkaContainer
+
+    with KafkaContainer().with_kraft() as container:
+        yield ContainerKafka(container)
