@@ -106,6 +106,7 @@ class IngestWorker:
                                    max_wait_ms=config.max_batch_wait_ms, clock=clock)
         self._consumer: Any = None
         self._lock: asyncio.Lock | None = None
+        self._inflight: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
 
     # ----------------------------------------------------------------- run
@@ -129,7 +130,7 @@ class IngestWorker:
                 await self._poll_once()
             self.stats.set_state("draining")
             async with self._lock:
-                await self._flush()
+                await self._flush(wait=True)
         finally:
             self.stats.set_state("stopping")
             await _stop_consumer(self._consumer, cfg.commit_timeout_s)
@@ -196,15 +197,30 @@ class IngestWorker:
                 if isinstance(tp, TopicPartition):
                     self.stats.seen_end(tp.partition, self._consumer.highwater(tp))
             if self._batch.ready():
-                await self._flush()
+                await self._flush(wait=False)
 
     # -------------------------------------------------------- insert, commit
 
-    async def _flush(self) -> None:
-        """Write the pending batch, then commit its offsets. Call with the lock held."""
+    async def _flush(self, *, wait: bool) -> None:
+        """Hand the pending batch to the insert step; with ``wait``, also until it is written and committed.
+
+        One batch is in flight at a time, so inserts and commits keep their
+        order while the next batch is fetched and decoded. Call with the lock held.
+        """
         batch = self._batch.take()
-        if not batch:
-            return
+        await self._settle()
+        if batch:
+            self._inflight = asyncio.create_task(self._write_and_commit(batch))
+        if wait:
+            await self._settle()
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight: written and committed, or given up while stopping."""
+        task, self._inflight = self._inflight, None
+        if task is not None:
+            await task
+
+    async def _write_and_commit(self, batch: ReadyBatch) -> None:
         try:
             await self._insert(batch)
         except _Abandoned:
@@ -264,7 +280,7 @@ class IngestWorker:
             return
         async with self._lock:
             try:
-                await asyncio.wait_for(self._flush(), self.config.revoke_timeout_s)
+                await asyncio.wait_for(self._flush(wait=True), self.config.revoke_timeout_s)
             except Exception as exc:  # noqa: BLE001 - the new owner re-reads whatever was not committed
                 dropped = self._batch.drop_partitions(tp.partition for tp in revoked)
                 log.warning("could not finish the batch before the rebalance (%r); %d records left to the "
