@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from producer.registry_events import REGISTRY_EVENT_TYPES
+
 __all__ = ["MIGRATIONS", "PROJECTION_TABLES", "VIEWS", "apply_schema", "SCHEMA_VERSION"]
 
 
@@ -26,6 +28,7 @@ class _Commander(Protocol):
 
 
 _UTC = "DateTime64(3, 'UTC')"
+_REGISTRY_TYPES_SQL = ", ".join(f"'{t}'" for t in sorted(REGISTRY_EVENT_TYPES))
 
 _V1 = [
     # The log. Accepted events only; rejected ones go to dead_letter.
@@ -116,7 +119,7 @@ VIEWS = {
             min(min_value) AS min_value, max(max_value) AS max_value, uniqExactMerge(steps) AS count
         FROM latest_metrics_agg GROUP BY run_id, key""",
     "runs": """CREATE OR REPLACE VIEW runs AS
-        SELECT run_id,
+        SELECT r.*, e.experiment_name FROM (SELECT run_id,
             anyIf(value, field = 'experiment_id') AS experiment_id,
             anyIf(value, field = 'name') AS name,
             anyIf(value, field = 'status') AS status,
@@ -127,7 +130,9 @@ VIEWS = {
             if(anyIf(value, field = 'lifecycle') = '', 'active', anyIf(value, field = 'lifecycle')) AS lifecycle_stage,
             anyIf(value, field = 'artifact_uri') AS artifact_uri
         FROM run_fields FINAL GROUP BY run_id
-        HAVING experiment_id != ''""",
+        HAVING experiment_id != '') AS r
+        LEFT JOIN (SELECT experiment_id, anyIf(value, field = 'name') AS experiment_name
+                   FROM experiment_fields FINAL GROUP BY experiment_id) AS e USING experiment_id""",
     "params": """CREATE OR REPLACE VIEW params AS
         SELECT run_id, key, value FROM run_params FINAL""",
     "tags": """CREATE OR REPLACE VIEW tags AS
@@ -143,6 +148,69 @@ VIEWS = {
         HAVING name != ''""",
     "experiment_tag_values": """CREATE OR REPLACE VIEW experiment_tag_values AS
         SELECT experiment_id, key, value FROM experiment_tags FINAL WHERE deleted = 0""",
+    # The registry, computed from its events in the log (argMax by event id per model and version).
+    "registry_events": f"""CREATE OR REPLACE VIEW registry_events AS
+        SELECT event_id, ts, actor, type, entity AS model_id,
+            ifNull(anyLast(named) OVER (PARTITION BY entity ORDER BY event_id
+                ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW), '') AS model_name,
+            JSONExtract(body, 'version', 'Nullable(UInt32)') AS version,
+            JSONExtract(body, 'from_stage', 'Nullable(String)') AS from_stage,
+            JSONExtract(body, 'to_stage', 'Nullable(String)') AS to_stage,
+            JSONExtract(body, 'alias', 'Nullable(String)') AS alias,
+            JSONExtract(body, 'run_id', 'Nullable(String)') AS run_id,
+            body
+        FROM (
+            SELECT event_id, ts, actor, type, entity, body,
+                multiIf(type = 'registered_model_created', JSONExtract(body, 'name', 'Nullable(String)'),
+                        type = 'registered_model_renamed', JSONExtract(body, 'new_name', 'Nullable(String)'),
+                        NULL) AS named
+            FROM events FINAL WHERE type IN ({_REGISTRY_TYPES_SQL})
+        )""",
+    "model_versions": """CREATE OR REPLACE VIEW model_versions AS
+        SELECT m.name AS name, v.version AS version,
+            if(v.stage = '', 'None', v.stage) AS current_stage,
+            v.source AS source, v.run_id AS run_id, v.description AS description,
+            'READY' AS status, v.creation_time AS creation_time, v.last_updated_time AS last_updated_time,
+            if(v.deleted OR m.deleted, CAST([] AS Array(String)), arraySort(a.aliases)) AS aliases,
+            toUInt8(v.deleted OR m.deleted) AS deleted
+        FROM (
+            SELECT entity AS model_id, toUInt32(JSONExtractUInt(body, 'version')) AS version,
+                argMinIf(JSONExtractString(body, 'source'), event_id, type = 'model_version_created') AS source,
+                argMinIf(JSONExtract(body, 'run_id', 'Nullable(String)'), event_id, type = 'model_version_created') AS run_id,
+                argMaxIf(JSONExtractString(body, 'description'), event_id,
+                         type IN ('model_version_created', 'model_version_description_updated')) AS description,
+                argMaxIf(JSONExtractString(body, 'to_stage'), event_id, type = 'model_version_stage_transitioned') AS stage,
+                minIf(ts, type = 'model_version_created') AS creation_time,
+                max(ts) AS last_updated_time,
+                toUInt8(countIf(type = 'model_version_deleted') > 0) AS deleted
+            FROM events
+            WHERE type IN ('model_version_created', 'model_version_description_updated', 'model_version_tag_set',
+                           'model_version_tag_deleted', 'model_version_stage_transitioned', 'model_version_deleted')
+            GROUP BY model_id, version
+            HAVING countIf(type = 'model_version_created') > 0
+        ) AS v
+        LEFT JOIN (
+            SELECT entity AS model_id,
+                argMaxIf(JSONExtractString(body, if(type = 'registered_model_created', 'name', 'new_name')), event_id,
+                         type IN ('registered_model_created', 'registered_model_renamed')) AS name,
+                toUInt8(countIf(type = 'registered_model_deleted') > 0) AS deleted
+            FROM events
+            WHERE type IN ('registered_model_created', 'registered_model_renamed', 'registered_model_deleted')
+            GROUP BY model_id
+        ) AS m ON m.model_id = v.model_id
+        LEFT JOIN (
+            SELECT model_id, target AS version, groupArray(alias) AS aliases
+            FROM (
+                SELECT entity AS model_id, JSONExtractString(body, 'alias') AS alias,
+                    argMax(if(type = 'registered_model_alias_set', toUInt32(JSONExtractUInt(body, 'version')), 0),
+                           event_id) AS target
+                FROM events
+                WHERE type IN ('registered_model_alias_set', 'registered_model_alias_deleted')
+                GROUP BY model_id, alias
+            )
+            WHERE target > 0
+            GROUP BY model_id, target
+        ) AS a ON a.model_id = v.model_id AND a.version = v.version""",
 }
 
 #: Projection tables that ``rebuild`` truncates and recomputes from ``events``.

@@ -15,14 +15,14 @@ from fastapi.responses import JSONResponse
 from producer.errors import RunledgerError
 
 from .errors_http import http_status
-from .routes import ingest, metrics, native
+from .routes import ingest, metrics, native, sql
 from .services import build_services
 from .settings import Settings
 
 __all__ = ["create_app", "ROUTERS"]
 
 #: Areas add their routers here (module import order = registration order).
-ROUTERS = [ingest.router, native.router, metrics.router]
+ROUTERS = [ingest.router, native.router, metrics.router, sql.router]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
