@@ -18,6 +18,7 @@ from .errors import (
     RunledgerError,
     TransientError,
 )
+from .query_client import query_df
 from .run import Producer, Run, default_tracking_uri, flush, get_producer, start_run
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "get_producer",
     "flush",
     "default_tracking_uri",
+    "query_df",
     "RunledgerError",
     "ContractError",
     "ConflictError",
