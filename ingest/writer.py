@@ -17,6 +17,7 @@ from producer.codec import Rejection, encode_event
 from producer.events import Event
 
 from .conflicts import check_conflicts, experiment_ids, experiment_names, param_runs
+from .registry_sequence import check_registry_sequence, recorded_positions
 from .rows import Batch, project_rows
 from .sink import Store
 
@@ -82,7 +83,8 @@ class Writer:
         batch = list(unique.values())
         ok, conflicts = check_conflicts(batch, self._recorded_params(batch), self._experiment_owners(batch),
                                        self._existing_experiments(batch))
-        return ok, [DeadLetter(c.event.id, c.reason, encode_event(c.event)) for c in conflicts]
+        ok, out_of_sequence = check_registry_sequence(ok, *recorded_positions(self.store, ok))
+        return ok, [DeadLetter(c.event.id, c.reason, encode_event(c.event)) for c in (*conflicts, *out_of_sequence)]
 
     def insert_batch(self, batch: Batch) -> None:
         """Insert every non-empty table of ``batch``: the log first, then projections."""

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 __all__ = ["main", "AREAS", "settings_from_args", "add_common"]
 
 #: Modules that add sub-commands: each has ``register(subparsers) -> None``.
-AREAS = ["query.cli_core", "query.cli_ingest", "query.cli_sql"]
+AREAS = ["query.cli_core", "query.cli_ingest", "query.cli_sql", "query.cli_registry"]
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

@@ -14,6 +14,9 @@ embedded log. ``append``:
    ``read_your_writes_timeout_s``. When ingest does not catch up in time the
    events are safe in Kafka and will appear, but the caller gets a 503 so
    that nothing reads state it cannot see yet.
+4. reports the events ingest refused after all (its ``dead_letter`` rows for
+   their ids: a conflict only ingest could see, e.g. a registry event that
+   lost the race for its model's next position) in ``WriteResult.rejected``.
 
 A conflict between an event sent here and one a producer sent to Kafka
 directly can only be seen by ingest; ingest dead-letters the later one.
@@ -137,6 +140,7 @@ class KafkaLog:
         if not events:
             return WriteResult()
         assert self._transport is not None
+        started_ms = time.time_ns() // 1_000_000 - 60_000  # ClickHouse's clock may trail ours a little
         ok, rejected = self.writer.check(events)
         delivery = self._transport.deliver(ok) if ok else None
         if delivery is not None and delivery.refusals:
@@ -153,7 +157,21 @@ class KafkaLog:
                     f"{len(ok)} event(s) are safely in Kafka topic {self.settings.kafka_topic!r} but ingest group "
                     f"{self.settings.kafka_group!r} has not written them within {wait_s:g} s; they will become "
                     f"visible when it catches up (is a `runledger ingest` worker or `serve --ingest` running?)")
+            refused_by_ingest = self._ingest_refusals(ok, since_ms=started_ms)
+            if refused_by_ingest:
+                rejected += refused_by_ingest
+                refused_ids = {d.event_id for d in refused_by_ingest}
+                ok = [e for e in ok if e.id not in refused_ids]
         return WriteResult(ok, rejected)
+
+    def _ingest_refusals(self, events: Sequence[Event], *, since_ms: int) -> list[DeadLetter]:
+        """Events ingest refused after they were produced (a conflict only ingest could see, e.g. a
+        registry event that lost a race for its model's next position): its dead letters for these ids."""
+        rows = self.store.query_rows(
+            "SELECT event_id, any(reason), any(raw) FROM dead_letter WHERE origin = 'kafka' "
+            "AND received_at >= fromUnixTimestamp64Milli({t:Int64}, 'UTC') AND event_id IN {ids:Array(String)} "
+            "GROUP BY event_id", {"t": since_ms, "ids": [e.id for e in events]})
+        return [DeadLetter(r[0], r[1], str(r[2]).encode()) for r in rows]
 
     def lag(self) -> dict[str, Any]:
         """For /api/v1/health: per-partition end, written and lag, plus the in-process worker's counters."""

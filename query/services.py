@@ -19,6 +19,7 @@ from producer.ids import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, new_id
 
 from .log import EmbeddedLog, EventLog
 from .reads import Reads
+from .registry_startup import start_registry
 from .settings import Settings
 
 __all__ = ["Services", "get_services", "build_services"]
@@ -56,7 +57,7 @@ class Services:
 
 
 #: Hooks other areas register to add state at start-up: fn(services) -> None.
-STARTUP_HOOKS: list[Callable[[Services], None]] = []
+STARTUP_HOOKS: list[Callable[[Services], None]] = [start_registry]
 
 
 def build_services(settings: Settings) -> Services:

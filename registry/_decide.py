@@ -54,13 +54,19 @@ class _Ctx(NamedTuple):
     now_ms: int
     actor: str
     new_id: IdFactory
+    model_id_for: Callable[[str], str] | None
 
     def event(self, entity: str, body: Body) -> Event:
         return Event(id=self.new_id(), type=body.TYPE, entity=entity, ts_ms=self.now_ms, body=body, actor=self.actor)
 
 
-def decide(state: RegistryState, command: c.Command, now_ms: int, actor: str, new_id: IdFactory) -> list[Event]:
+def decide(state: RegistryState, command: c.Command, now_ms: int, actor: str, new_id: IdFactory, *,
+           model_id_for: Callable[[str], str] | None = None) -> list[Event]:
     """The events ``command`` causes in ``state``, stamped ``now_ms`` and ``actor``; ids from ``new_id``.
+
+    ``CreateModel`` mints the new model's stable id with ``model_id_for(name)``
+    when given (the service derives it from the name, so that two processes
+    creating one name at once collide on one entity), else with ``new_id()``.
 
     ``state`` may be the whole registry or one model's fold. Commands that
     check name uniqueness (create, rename) need ``state.names`` to hold the
@@ -73,7 +79,7 @@ def decide(state: RegistryState, command: c.Command, now_ms: int, actor: str, ne
         raise TypeError(f"not a registry command: {command!r}")
     if type(now_ms) is not int or now_ms < 0:
         raise ContractError(f"now_ms must be a non-negative integer, got {now_ms!r}")
-    return handler(state, command, _Ctx(now_ms, actor, new_id))
+    return handler(state, command, _Ctx(now_ms, actor, new_id, model_id_for))
 
 
 def _tags(tags: c.Tags) -> c.Tags:
@@ -88,7 +94,8 @@ def _create_model(state: RegistryState, cmd: c.CreateModel, ctx: _Ctx) -> list[E
     body = RegisteredModelCreated(name=name, description=description, tags=_tags(cmd.tags))
     if name in state.names:
         raise ConflictError(f"registered model {name!r} already exists")
-    return [ctx.event(ctx.new_id(), body)]
+    model_id = ctx.model_id_for(name) if ctx.model_id_for is not None else ctx.new_id()
+    return [ctx.event(model_id, body)]
 
 
 def _rename_model(state: RegistryState, cmd: c.RenameModel, ctx: _Ctx) -> list[Event]:

@@ -133,4 +133,6 @@ def admin_rebuild(services: Services = Depends(get_services)) -> dict[str, Any]:
     from ingest.rebuild import rebuild
 
     report = rebuild(services.store)
-    return {"events": report.events, "points": report.points, "seconds": round(report.seconds, 3)}
+    registry_events = services.extras["registry"].reload() if "registry" in services.extras else 0
+    return {"events": report.events, "points": report.points, "seconds": round(report.seconds, 3),
+            "registry_events": registry_events}
