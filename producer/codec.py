@@ -168,3 +168,4 @@ def decode_items(items: list[Any]) -> tuple[list[Event], list[Rejection]]:
 # Every body type must be registered before the first decode; these modules only
 # define frozen dataclasses (no heavy imports), so the producer stays light.
 from . import registry_events as _registry_events  # noqa: E402,F401
+from . import mlflow_events as _mlflow_events  # noqa: E402,F401

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal, Mapping, Union
 
 from producer.errors import ContractError
 
-__all__ = ["Clause", "OrderBy", "FilterError", "parse_filter", "parse_order_by", "RUN_ATTRIBUTES"]
+__all__ = ["Clause", "OrderBy", "FilterError", "parse_filter", "parse_order_by", "RUN_ATTRIBUTES", "EXPERIMENT_ATTRIBUTES"]
 
 Kind = Literal["metric", "param", "tag", "attribute"]
 Value = Union[str, float, tuple[str, ...], None]
@@ -60,7 +60,11 @@ RUN_ATTRIBUTES = {
     "lifecycle_stage": "lifecycle_stage", "experiment_id": "experiment_id", "created": "start_time",
     "Created": "start_time",
 }
-_NUMERIC_ATTRS = {"start_time", "end_time", "created", "Created"}
+_NUMERIC_ATTRS = {"start_time", "end_time", "created", "Created", "creation_time", "last_update_time"}
+
+#: Attributes of ``search_experiments`` filters (same grammar, other entity).
+EXPERIMENT_ATTRIBUTES = {"name": "name", "experiment_id": "experiment_id", "creation_time": "creation_time",
+                         "last_update_time": "last_update_time", "lifecycle_stage": "lifecycle_stage"}
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -106,8 +110,9 @@ def _tokenize(s: str) -> list[_Tok]:
 
 
 class _Parser:
-    def __init__(self, s: str) -> None:
+    def __init__(self, s: str, attributes: Mapping[str, str] = RUN_ATTRIBUTES) -> None:
         self.s = s
+        self.attributes = attributes
         self.toks = _tokenize(s)
         self.i = 0
 
@@ -147,8 +152,8 @@ class _Parser:
                 key += "." + k.text
         else:
             kind, key = "attribute", t.text
-        if kind == "attribute" and key not in RUN_ATTRIBUTES:
-            raise FilterError(f"unknown attribute {key!r}; valid: {', '.join(sorted(RUN_ATTRIBUTES))}")
+        if kind == "attribute" and key not in self.attributes:
+            raise FilterError(f"unknown attribute {key!r}; valid: {', '.join(sorted(self.attributes))}")
         return kind, key
 
     def value(self, kind: Kind) -> Value:
@@ -219,11 +224,11 @@ def _check(c: Clause) -> Clause:
     return c
 
 
-def parse_filter(s: str | None) -> tuple[Clause, ...]:
-    """Parse a filter string; empty or None means no filter."""
+def parse_filter(s: str | None, attributes: Mapping[str, str] = RUN_ATTRIBUTES) -> tuple[Clause, ...]:
+    """Parse a filter string; empty or None means no filter. ``attributes``: the valid bare/attribute keys."""
     if s is None or not s.strip():
         return ()
-    p = _Parser(s)
+    p = _Parser(s, attributes)
     clauses = [p.clause()]
     while p.peek() is not None:
         if not p.word("AND"):
@@ -234,12 +239,13 @@ def parse_filter(s: str | None) -> tuple[Clause, ...]:
     return tuple(clauses)
 
 
-def parse_order_by(items: list[str] | tuple[str, ...] | None) -> tuple[OrderBy, ...]:
+def parse_order_by(items: list[str] | tuple[str, ...] | None,
+                   attributes: Mapping[str, str] = RUN_ATTRIBUTES) -> tuple[OrderBy, ...]:
     out: list[OrderBy] = []
     for item in items or ():
         if not item or not item.strip():
             continue
-        p = _Parser(item)
+        p = _Parser(item, attributes)
         kind, key = p.entity()
         asc = True
         if p.word("DESC"):

@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import MlflowError
 
-__all__ = ["ROUTERS", "ARTIFACT_ROUTERS", "AREAS", "PREFIXES", "ARTIFACT_PREFIXES", "mount", "is_mlflow_path",
+__all__ = ["ROUTERS", "ARTIFACT_ROUTERS", "TOP_ROUTERS", "AREAS", "PREFIXES", "ARTIFACT_PREFIXES", "mount", "is_mlflow_path",
            "error_response"]
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,10 @@ log = logging.getLogger(__name__)
 ROUTERS: list[APIRouter] = []
 #: Routers of the ``mlflow-artifacts`` proxy, relative to :data:`ARTIFACT_PREFIXES`.
 ARTIFACT_ROUTERS: list[APIRouter] = []
+#: Routers served as they are (``/health``, ``/api/3.0/mlflow/server-info``).
+TOP_ROUTERS: list[APIRouter] = []
 #: Area modules imported by :func:`mount`; each appends its router on import. Add yours with a one-line edit.
-AREAS: list[str] = []
+AREAS: list[str] = [f"{__name__}.{m}" for m in ("server", "experiments", "runs", "metrics", "artifacts", "logged_models")]
 
 PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
@@ -55,6 +57,8 @@ def mount(app: FastAPI) -> None:
     """Include every MLflow router under every prefix (only the first in OpenAPI) and MLflow's error shape."""
     for area in AREAS:
         importlib.import_module(area)
+    for router in TOP_ROUTERS:
+        app.include_router(router, tags=["mlflow"])
     for routers, prefixes in ((ROUTERS, PREFIXES), (ARTIFACT_ROUTERS, ARTIFACT_PREFIXES)):
         for router in routers:
             for i, prefix in enumerate(prefixes):

@@ -1,0 +1,85 @@
+"""Lookups and appends every MLflow area shares: existing experiments and runs, appending with MLflow errors."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any, Sequence
+
+from producer.events import Body, Event
+
+from ..filters import Clause
+from ..services import Services
+from .errors import MlflowError, already_exists, invalid, not_found
+
+__all__ = ["clause_holds", "experiment_or_404", "run_or_404", "active_run", "append_or_raise", "append_one"]
+
+
+def experiment_or_404(services: Services, experiment_id: str) -> dict[str, Any]:
+    found = services.reads.experiment(experiment_id)
+    if found is None:
+        raise not_found(f"No Experiment with id={experiment_id} exists")
+    return found
+
+
+def run_or_404(services: Services, run_id: str) -> dict[str, Any]:
+    found = services.reads.run(run_id)
+    if found is None:
+        raise not_found(f"Run '{run_id}' not found")
+    return found
+
+
+def active_run(services: Services, run_id: str) -> dict[str, Any]:
+    """The run, which must exist and not be deleted (MLflow refuses writes to deleted runs)."""
+    run = run_or_404(services, run_id)
+    if run["lifecycle_stage"] != "active":
+        raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {run['lifecycle_stage']}.")
+    return run
+
+
+def append_or_raise(services: Services, events: Sequence[Event]) -> None:
+    """Append; a refused event (immutable param, taken name, ...) becomes MLflow's error with the reason."""
+    result = services.append(list(events))
+    if result.rejected:
+        reason = result.rejected[0].reason
+        if "already used" in reason or "already exists" in reason:
+            raise already_exists(reason)
+        if "immutable" in reason:
+            raise invalid(f"Changing param values is not allowed. {reason}")
+        raise MlflowError("INVALID_PARAMETER_VALUE", reason)
+
+
+def append_one(services: Services, entity: str, body: Body, actor: str = "") -> Event:
+    event = services.event(entity, body, actor=actor)
+    append_or_raise(services, [event])
+    return event
+
+
+def clause_holds(value: Any, c: Clause) -> bool:
+    """Whether ``value`` (None = absent) satisfies one filter clause; for searches done in Python
+    (experiments, logged models: small sets) with the same grammar the run search runs in SQL."""
+    if c.op == "IS NULL":
+        return value is None
+    if c.op == "IS NOT NULL":
+        return value is not None
+    if value is None:
+        return False
+    if c.op in ("IN", "NOT IN"):
+        assert isinstance(c.value, tuple)
+        return (str(value) in c.value) == (c.op == "IN")
+    if c.op in ("LIKE", "ILIKE", "NOT LIKE", "NOT ILIKE"):
+        pattern = str(c.value).replace("[", "[[]").replace("*", "[*]").replace("?", "[?]")
+        pattern = pattern.replace("%", "*").replace("_", "?")
+        text = str(value)
+        if "ILIKE" in c.op:
+            pattern, text = pattern.lower(), text.lower()
+        return fnmatchcase(text, pattern) != c.op.startswith("NOT")
+    target: Any = c.value
+    if isinstance(target, float):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return False
+    else:
+        value = str(value)
+    return bool({"=": value == target, "!=": value != target, "<": value < target, "<=": value <= target,
+                 ">": value > target, ">=": value >= target}[c.op])

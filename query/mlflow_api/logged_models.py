@@ -1,0 +1,171 @@
+"""MLflow 3 logged models: create, get, search, finalize (PATCH), tags, params, delete, artifact listing.
+
+``mlflow.<flavor>.log_model`` creates one (status PENDING), uploads its files
+through the ``mlflow-artifacts`` proxy to ``mlflow-artifacts:/<exp>/models/<id>/artifacts``,
+then finalizes it (READY); ``register_model("runs:/<run>/<name>")`` finds it by
+searching ``name = '<name>'`` in the run's experiment. Each change is an event
+(``producer.mlflow_events``), folded on read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from producer.ids import new_id
+from producer.mlflow_events import (LoggedModelCreated, LoggedModelDeleted, LoggedModelFinalized,
+                                    LoggedModelParamsLogged, LoggedModelTagDeleted, LoggedModelTagsSet)
+
+from ..filters import Clause, parse_filter
+from ..services import Services
+from . import ROUTERS
+from .common import append_or_raise, clause_holds, experiment_or_404, run_or_404
+from .convert import decode_token, encode_token, kv, proxied_location, tags_of
+from .errors import invalid, not_found
+from .log_reads import LogReads
+from .request import optional_int, optional_str, required_str
+from .routing import mlflow_route
+
+router = APIRouter()
+ROUTERS.append(router)
+
+ATTRIBUTES = {"name": "name", "model_id": "model_id", "source_run_id": "source_run_id", "status": "status",
+              "model_type": "model_type", "experiment_id": "experiment_id",
+              "creation_timestamp": "creation_timestamp_ms", "creation_time": "creation_timestamp_ms",
+              "last_updated_timestamp": "last_updated_timestamp_ms"}
+STATUSES = {"LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED", "1", "2", "3"}
+_STATUS_NUMBERS = {"1": "LOGGED_MODEL_PENDING", "2": "LOGGED_MODEL_READY", "3": "LOGGED_MODEL_UPLOAD_FAILED"}
+
+
+def model_json(services: Services, m: dict[str, Any]) -> dict[str, Any]:
+    info = {
+        "model_id": m["model_id"], "experiment_id": m["experiment_id"], "name": m["name"],
+        "artifact_uri": proxied_location(m["artifact_location"], services.settings.artifact_root),
+        "status": m["status"], "creation_timestamp_ms": m["creation_timestamp_ms"],
+        "last_updated_timestamp_ms": m["last_updated_timestamp_ms"], "tags": kv(m["tags"]),
+    }
+    for field in ("source_run_id", "model_type"):
+        if m[field]:
+            info[field] = m[field]
+    return {"info": info, "data": {"params": kv(m["params"]), "metrics": []}}
+
+
+def model_or_404(services: Services, model_id: str) -> dict[str, Any]:
+    found = LogReads(services.store).logged_models([model_id]).get(model_id)
+    if found is None or found["deleted"]:
+        raise not_found(f"Logged model with ID '{model_id}' not found.")
+    return found
+
+
+@mlflow_route(router, "/logged-models", "POST")
+def create_logged_model(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Create a logged model (PENDING) in an experiment, optionally from a run."""
+    experiment_id = required_str(params, "experiment_id")
+    exp = experiment_or_404(services, experiment_id)
+    name = optional_str(params, "name") or "model"
+    run_id = optional_str(params, "source_run_id") or ""
+    if run_id:
+        run_or_404(services, run_id)
+    model_id = f"m-{new_id()}"
+    location = f"{exp['artifact_location'].rstrip('/')}/models/{model_id}/artifacts"
+    body = LoggedModelCreated(experiment_id=experiment_id, name=name, artifact_location=location,
+                              source_run_id=run_id, model_type=optional_str(params, "model_type") or "",
+                              params=tuple(tags_of(params.get("params"), "param").items()),
+                              tags=tuple(tags_of(params.get("tags"), "tag").items()))
+    append_or_raise(services, [services.event(model_id, body)])
+    return {"model": model_json(services, model_or_404(services, model_id))}
+
+
+@mlflow_route(router, "/logged-models/search", "POST")
+def search_logged_models(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Search logged models of experiments: filter on name, source_run_id, status, tags., params."""
+    experiment_ids = params.get("experiment_ids") or []
+    if not isinstance(experiment_ids, list) or not all(isinstance(e, str) for e in experiment_ids):
+        raise invalid("Invalid value for parameter 'experiment_ids': expected a list of strings")
+    max_results = optional_int(params, "max_results", 100)
+    assert max_results is not None
+    if not 1 <= max_results <= 50_000:
+        raise invalid(f"Invalid value {max_results} for parameter 'max_results'")
+    clauses = parse_filter(optional_str(params, "filter"), ATTRIBUTES)
+    if any(c.kind == "metric" for c in clauses):
+        raise invalid("Filtering logged models by metrics is not supported by runledger")
+    offset = decode_token(optional_str(params, "page_token"))
+    models = [m for m in LogReads(services.store).logged_models().values()
+              if not m["deleted"] and (not experiment_ids or m["experiment_id"] in experiment_ids)
+              and all(_holds(m, c) for c in clauses)]
+    models.sort(key=lambda m: (-m["creation_timestamp_ms"], m["model_id"]))
+    page = models[offset:offset + max_results]
+    out: dict[str, Any] = {"models": [model_json(services, m) for m in page]}
+    if offset + max_results < len(models):
+        out["next_page_token"] = encode_token(offset + max_results)
+    return out
+
+
+def _holds(m: dict[str, Any], c: Clause) -> bool:
+    if c.kind == "tag":
+        return clause_holds(m["tags"].get(c.key), c)
+    if c.kind == "param":
+        return clause_holds(m["params"].get(c.key), c)
+    return clause_holds(m.get(ATTRIBUTES[c.key]), c)
+
+
+@mlflow_route(router, "/logged-models/{model_id}", "GET")
+def get_logged_model(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Get a logged model."""
+    return {"model": model_json(services, model_or_404(services, request.path_params["model_id"]))}
+
+
+@mlflow_route(router, "/logged-models/{model_id}", "PATCH")
+def finalize_logged_model(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Finalize a logged model: READY (or UPLOAD_FAILED)."""
+    model_id = request.path_params["model_id"]
+    status = str(params.get("status", ""))
+    if status not in STATUSES:
+        raise invalid(f"Invalid logged model status {params.get('status')!r}")
+    model_or_404(services, model_id)
+    append_or_raise(services, [services.event(model_id, LoggedModelFinalized(
+        status=_STATUS_NUMBERS.get(status, status)))])
+    return {"model": model_json(services, model_or_404(services, model_id))}
+
+
+@mlflow_route(router, "/logged-models/{model_id}", "DELETE")
+def delete_logged_model(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Delete a logged model."""
+    model_id = request.path_params["model_id"]
+    model_or_404(services, model_id)
+    append_or_raise(services, [services.event(model_id, LoggedModelDeleted())])
+    return {}
+
+
+@mlflow_route(router, "/logged-models/{model_id}/tags", "PATCH")
+def set_logged_model_tags(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Set tags of a logged model."""
+    model_id = request.path_params["model_id"]
+    tags = tags_of(params.get("tags"), "tag")
+    model_or_404(services, model_id)
+    if tags:
+        append_or_raise(services, [services.event(model_id, LoggedModelTagsSet(tags=tuple(tags.items())))])
+    return {}
+
+
+@mlflow_route(router, "/logged-models/{model_id}/tags/{tag_key:path}", "DELETE")
+def delete_logged_model_tag(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Delete a tag of a logged model."""
+    model_id, key = request.path_params["model_id"], request.path_params["tag_key"]
+    model = model_or_404(services, model_id)
+    if key not in model["tags"]:
+        raise not_found(f"No tag with key {key!r} on logged model {model_id}")
+    append_or_raise(services, [services.event(model_id, LoggedModelTagDeleted(key=key))])
+    return {}
+
+
+@mlflow_route(router, "/logged-models/{model_id}/params", "POST")
+def log_logged_model_params(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Log params of a logged model."""
+    model_id = request.path_params["model_id"]
+    values = tags_of(params.get("params"), "param")
+    model_or_404(services, model_id)
+    if values:
+        append_or_raise(services, [services.event(model_id, LoggedModelParamsLogged(params=tuple(values.items())))])
+    return {}

@@ -1,0 +1,49 @@
+"""``@mlflow_route(router, "/runs/log-batch", "POST")``: an MLflow endpoint as a plain sync handler.
+
+The handler gets ``(services, params, request)`` — ``params`` being the
+query parameters merged with the JSON body — runs in the thread pool (reads
+and appends are blocking ClickHouse calls) and returns a dict, answered as
+JSON (metric values go through :func:`wire_float`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from ..services import Services, get_services
+from .request import read_params
+
+__all__ = ["mlflow_route", "json_response", "wire_float", "Handler"]
+
+Handler = Callable[[Services, dict[str, Any], Request], dict[str, Any]]
+
+
+def wire_float(v: float) -> float | str:
+    """A double as protobuf's JSON mapping writes it: non-finite values as ``"NaN"``/``"Infinity"``
+    (orjson would write ``null``, which the client cannot read as a metric value)."""
+    if math.isfinite(v):
+        return v
+    return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+
+
+def mlflow_route(router: APIRouter, path: str, *methods: str, summary: str = "") -> Callable[[Handler], Handler]:
+    def deco(fn: Handler) -> Handler:
+        async def endpoint(request: Request, services: Services = Depends(get_services)) -> Response:
+            params = await read_params(request)
+            return json_response(await run_in_threadpool(fn, services, params, request))
+
+        endpoint.__name__ = fn.__name__
+        router.add_api_route(path, endpoint, methods=list(methods), summary=summary or (fn.__doc__ or "").split("\n")[0],
+                             response_class=Response)
+        return fn
+
+    return deco
