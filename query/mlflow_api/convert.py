@@ -91,6 +91,8 @@ def decode_token(token: str | None) -> int:
 def tags_of(items: Iterable[Any] | None, what: str) -> dict[str, str]:
     """MLflow's ``[{"key": k, "value": v}, ...]`` -> dict, validated."""
     out: dict[str, str] = {}
+    if items is not None and not isinstance(items, list):
+        raise invalid(f"Invalid {what}s: expected a list of {{key, value}} objects, got {type(items).__name__}")
     for item in items or []:
         if not isinstance(item, dict) or not isinstance(item.get("key"), str) or not item["key"]:
             raise invalid(f"Invalid {what}: each entry needs a non-empty string 'key', got {item!r}")
