@@ -9,6 +9,7 @@ searching ``name = '<name>'`` in the run's experiment. Each change is an event
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -95,11 +96,28 @@ def search_logged_models(services: Services, params: dict[str, Any], request: Re
               if not m["deleted"] and (not experiment_ids or m["experiment_id"] in experiment_ids)
               and all(_holds(m, c) for c in clauses)]
     models.sort(key=lambda m: (-m["creation_timestamp_ms"], m["model_id"]))
+    _order(models, params.get("order_by"))
     page = models[offset:offset + max_results]
     out: dict[str, Any] = {"models": [model_json(services, m) for m in page]}
     if offset + max_results < len(models):
         out["next_page_token"] = encode_token(offset + max_results)
     return out
+
+
+def _order(models: list[dict[str, Any]], order_by: Any) -> None:
+    """Sort by MLflow's ``order_by`` objects (``{"field_name": "name", "ascending": true}``), attributes only;
+    newest first stays the tie-break."""
+    if order_by in (None, []):
+        return
+    if not isinstance(order_by, list) or not all(isinstance(o, dict) for o in order_by):
+        raise invalid(f"Invalid value {order_by!r} for parameter 'order_by': expected a list of "
+                      "{field_name, ascending} objects")
+    for o in reversed(order_by):
+        field, ascending = o.get("field_name"), o.get("ascending", True)
+        if not isinstance(field, str) or field not in ATTRIBUTES or not isinstance(ascending, bool):
+            raise invalid(f"Invalid order_by {o!r}: field_name must be one of {', '.join(sorted(ATTRIBUTES))} "
+                          "(metrics are not supported) and ascending a boolean")
+        models.sort(key=itemgetter(ATTRIBUTES[field]), reverse=not ascending)
 
 
 def _holds(m: dict[str, Any], c: Clause) -> bool:
