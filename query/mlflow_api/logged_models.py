@@ -9,9 +9,11 @@ searching ``name = '<name>'`` in the run's experiment. Each change is an event
 
 from __future__ import annotations
 
+import json
 from operator import itemgetter
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 
 from producer.ids import new_id
@@ -35,8 +37,28 @@ ATTRIBUTES = {"name": "name", "model_id": "model_id", "source_run_id": "source_r
               "model_type": "model_type", "experiment_id": "experiment_id",
               "creation_timestamp": "creation_timestamp_ms", "creation_time": "creation_timestamp_ms",
               "last_updated_timestamp": "last_updated_timestamp_ms"}
+#: The tag MLflow keeps on a logged model: a JSON list of the ``{"name", "version"}`` registering it.
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 STATUSES = {"LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED", "1", "2", "3"}
 _STATUS_NUMBERS = {"1": "LOGGED_MODEL_PENDING", "2": "LOGGED_MODEL_READY", "3": "LOGGED_MODEL_UPLOAD_FAILED"}
+
+
+def unique_model_versions(value: str, *added: dict[str, str]) -> str:
+    """The ``mlflow.modelVersions`` tag (a JSON list of ``{"name", "version"}``) plus ``added``, each entry
+    once. The stock client appends the version it registered to what the server already recorded, so
+    without this every ``register_model`` would list its version twice. A value that is not such a
+    list is kept as the caller wrote it."""
+    try:
+        entries = orjson.loads(value or "[]")
+    except orjson.JSONDecodeError:
+        return value
+    if not isinstance(entries, list):
+        return value
+    unique: list[Any] = []
+    for entry in [*entries, *added]:
+        if entry not in unique:
+            unique.append(entry)
+    return json.dumps(unique)
 
 
 def model_json(services: Services, m: dict[str, Any]) -> dict[str, Any]:
@@ -162,6 +184,8 @@ def set_logged_model_tags(services: Services, params: dict[str, Any], request: R
     model_id = request.path_params["model_id"]
     tags = tags_of(params.get("tags"), "tag")
     model_or_404(services, model_id)
+    if MODEL_VERSIONS_TAG in tags:
+        tags[MODEL_VERSIONS_TAG] = unique_model_versions(tags[MODEL_VERSIONS_TAG])
     if tags:
         append_or_raise(services, [services.event(model_id, LoggedModelTagsSet(tags=tuple(tags.items())))])
     return {}

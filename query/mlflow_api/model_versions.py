@@ -12,7 +12,6 @@ MLflow-3 logged model, records the version on the logged model's
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -35,6 +34,7 @@ from .common_registry import (VERSION_ATTRIBUTES, execute, flag, model_named, pa
 from .convert import proxied_location, tags_of
 from .errors import invalid, not_found
 from .log_reads import LogReads
+from .logged_models import MODEL_VERSIONS_TAG, unique_model_versions
 from .request import optional_str, required_str
 from .routing import mlflow_route
 
@@ -42,8 +42,6 @@ router = APIRouter()
 ROUTERS.append(router)
 
 Row = tuple[reg.ModelState, reg.VersionState]
-#: The tag MLflow keeps on a logged model: JSON list of the ``{"name", "version"}`` registering it.
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 #: How many ``models:/name/N`` hops :func:`download_uri` follows (a copy of a copy of ...).
 MAX_SOURCE_HOPS = 8
 
@@ -183,7 +181,8 @@ def lineage(services: Services, service: RegistryService, source: str, run_id: s
 
     ``runs:/<run>/…`` and ``models:/<model id>`` give the run / logged model when the caller did not
     (and must agree when it did); ``models:/name/N|stage|@alias|latest`` becomes ``models:/name/N``
-    with that version's run and logged model. A logged model must exist (RESOURCE_DOES_NOT_EXIST).
+    with that version's run and logged model. A logged model must exist (RESOURCE_DOES_NOT_EXIST); its
+    source run is the version's run when the caller names none.
     """
     if climbs(source):
         raise invalid(f"Invalid model version source: '{source}'. Relative paths ('..') are not allowed.")
@@ -207,8 +206,11 @@ def lineage(services: Services, service: RegistryService, source: str, run_id: s
             raise invalid(f"Invalid model version source: '{source}'. The run_id and model_id request parameters "
                           "must match the referenced model version.")
         source, run_id, model_id = f"models:/{name}/{v.version}", run_id or v.run_id, model_id or v.model_id
-    if model_id and _logged_model(services, model_id) is None:
-        raise not_found(f"Logged model with ID '{model_id}' not found.")
+    if model_id:
+        logged = _logged_model(services, model_id)
+        if logged is None:
+            raise not_found(f"Logged model with ID '{model_id}' not found.")
+        run_id = run_id or logged["source_run_id"] or None
     return source, run_id, model_id
 
 
@@ -222,15 +224,11 @@ def record_on_logged_model(services: Services, model_id: str, name: str, version
     model = _logged_model(services, model_id)
     if model is None:
         return
-    try:
-        registered = json.loads(model["tags"].get(MODEL_VERSIONS_TAG, "[]"))
-    except ValueError:
-        registered = []
-    entry = {"name": name, "version": str(version)}
-    if not isinstance(registered, list) or entry in registered:
-        return
-    body = LoggedModelTagsSet(tags=((MODEL_VERSIONS_TAG, json.dumps([*registered, entry])),))
-    append_or_raise(services, [services.event(model_id, body, actor=actor)])
+    before = model["tags"].get(MODEL_VERSIONS_TAG, "")
+    after = unique_model_versions(before, {"name": name, "version": str(version)})
+    if after != before:
+        body = LoggedModelTagsSet(tags=((MODEL_VERSIONS_TAG, after),))
+        append_or_raise(services, [services.event(model_id, body, actor=actor)])
 
 
 def download_uri(services: Services, service: RegistryService, v: reg.VersionState, hops: int = 0) -> str:

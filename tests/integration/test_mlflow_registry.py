@@ -1,4 +1,4 @@
-"""The stock mlflow client's model registry and logged models against ``runledger serve``.
+"""The stock mlflow client's model registry against ``runledger serve`` (logged models: test_mlflow_logged_models).
 
 ``mlflow.pyfunc.log_model`` -> ``register_model("runs:/...")`` -> aliases and
 stages -> ``load_model("models:/name@champion")``, plus every registry call
@@ -9,6 +9,7 @@ actor the client authenticated as).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Iterator
 
 import httpx
@@ -151,14 +152,92 @@ def test_fifty_concurrent_create_version_calls_number_one_to_fifty(shared_server
     assert sorted(int(v) for v in versions) == list(range(1, 51))
 
 
-def test_logged_model_tags_params_and_delete(shared_server: ServerProcess, client: MlflowClient) -> None:
-    eid = client.create_experiment("logged-models")
-    m = client.create_logged_model(eid, name="clf", params={"depth": "3"}, tags={"a": "1"})
-    client.set_logged_model_tags(m.model_id, {"b": "2"})
-    client.delete_logged_model_tag(m.model_id, "a")
-    got = client.get_logged_model(m.model_id)
-    assert got.tags == {"b": "2"} and got.params == {"depth": "3"}
-    client.delete_logged_model(m.model_id)
-    with pytest.raises(MlflowException) as gone:
-        client.get_logged_model(m.model_id)
-    assert gone.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+def test_copy_model_version_search_filters_and_download_uri(client: MlflowClient, tmp_path: Path) -> None:
+    mlflow.set_experiment("copies")
+    with mlflow.start_run() as run:
+        mlflow.log_text("weights", "model/weights.txt")
+    rid = run.info.run_id
+    client.create_registered_model("staging-model")
+    src = client.create_model_version("staging-model", f"runs:/{rid}/model", run_id=rid, tags={"owner": "ana"})
+    assert client.get_model_version_download_uri("staging-model", src.version).endswith(f"/{rid}/artifacts/model")
+    copy = client.copy_model_version(f"models:/staging-model/{src.version}", "prod-model")
+    assert (copy.name, copy.version, copy.source, copy.run_id, copy.tags) == (
+        "prod-model", "1", "models:/staging-model/1", rid, {"owner": "ana"})
+    assert client.get_model_version_download_uri("prod-model", "1") == \
+        client.get_model_version_download_uri("staging-model", "1")
+    local = mlflow.artifacts.download_artifacts("models:/prod-model/1", dst_path=str(tmp_path))
+    assert (Path(local) / "weights.txt").read_text() == "weights"
+
+    found = client.search_model_versions(f"run_id = '{rid}'", order_by=["name ASC"])
+    assert [(v.name, v.version) for v in found] == [("prod-model", "1"), ("staging-model", "1")]
+    assert [v.name for v in client.search_model_versions("tags.owner = 'ana' AND name LIKE 'prod%'")] == \
+        ["prod-model"]
+    with pytest.raises(MlflowException) as mismatch:
+        client.create_model_version("prod-model", f"runs:/{rid}/model", run_id="some-other-run")
+    assert mismatch.value.error_code == "INVALID_PARAMETER_VALUE"
+
+
+def raw(server: ServerProcess, method: str, path: str, body: dict | None = None,
+        headers: dict | None = None) -> httpx.Response:
+    return httpx.request(method, f"{server.url}/api/2.0/mlflow{path}", json=body, headers=headers, timeout=30)
+
+
+def test_actor_from_header_or_anonymous(shared_server: ServerProcess) -> None:
+    assert raw(shared_server, "POST", "/registered-models/create", {"name": "audited"},
+               {"X-Runledger-Actor": "ci-bot"}).status_code == 200
+    assert raw(shared_server, "POST", "/registered-models/set-tag", {"name": "audited", "key": "k", "value": "v"}
+               ).status_code == 200
+    assert [(e["actor"], e["type"]) for e in history(shared_server, "audited")] == [
+        ("ci-bot", "registered_model_created"), ("anonymous", "registered_model_tag_set")]
+
+
+MALFORMED = [  # (method, path, body, status): each must be refused and record nothing
+    ("POST", "/registered-models/create", {"name": "reg-target"}, 400),  # taken
+    ("POST", "/registered-models/create", {"name": "x", "tags": {"k": "v"}}, 400),
+    ("POST", "/registered-models/rename", {"name": "reg-target", "new_name": ""}, 400),
+    ("POST", "/registered-models/rename", {"name": "no-such-model", "new_name": "y"}, 404),
+    ("POST", "/registered-models/set-tag", {"name": "reg-target", "key": "k", "value": 5}, 400),
+    ("POST", "/registered-models/alias", {"name": "reg-target", "alias": "champion", "version": "7"}, 404),
+    ("POST", "/registered-models/alias", {"name": "reg-target", "alias": "latest", "version": "1"}, 400),
+    ("POST", "/registered-models/alias", {"name": "reg-target", "alias": "v2", "version": "1"}, 400),
+    ("POST", "/registered-models/alias", {"name": "reg-target", "alias": "a", "version": "one"}, 400),
+    ("GET", "/registered-models/alias?name=reg-target&alias=nope", None, 404),
+    ("POST", "/registered-models/get-latest-versions", {"name": "reg-target", "stages": ["Prod"]}, 400),
+    ("POST", "/registered-models/get-latest-versions", {"name": "reg-target", "stages": [1]}, 400),
+    ("GET", "/registered-models/search?max_results=0", None, 400),
+    ("GET", "/registered-models/search?order_by=tags.x%20ASC", None, 400),
+    ("GET", "/registered-models/search?filter=metrics.x%20%3E%201", None, 400),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "s3://b/../../etc"}, 400),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "s3://b/%252e%252e/x"}, 400),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "runs://host/r/m"}, 400),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "runs:/r1/m", "run_id": "r2"}, 400),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "models:/m-missing"}, 404),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "models:/reg-target/9"}, 404),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "models:/reg-target/a/b"}, 400),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "s3://x", "model_id": "m-missing"}, 404),
+    ("POST", "/model-versions/create", {"name": "reg-target", "source": "s3://x", "tags": [{"key": ""}]}, 400),
+    ("POST", "/model-versions/transition-stage", {"name": "reg-target", "version": "1", "stage": "Prod"}, 400),
+    ("POST", "/model-versions/transition-stage",
+     {"name": "reg-target", "version": "1", "stage": "Staging", "archive_existing_versions": "maybe"}, 400),
+    ("POST", "/model-versions/transition-stage", {"name": "reg-target", "version": True, "stage": "None"}, 400),
+    ("PATCH", "/model-versions/update", {"name": "reg-target", "version": "0"}, 400),
+    ("POST", "/model-versions/set-tag", {"name": "reg-target", "version": "1", "key": "k", "value": []}, 400),
+    ("DELETE", "/model-versions/delete", {"name": "reg-target", "version": "2"}, 404),
+    ("GET", "/model-versions/get-download-uri?name=reg-target&version=2", None, 404),
+    ("GET", "/model-versions/search?order_by=metrics.x%20ASC", None, 400),
+    ("GET", "/model-versions/search?filter=params.x%20%3D%20%271%27", None, 400),
+    ("GET", "/model-versions/search?page_token=garbage", None, 400),
+]
+
+
+def test_malformed_registry_requests_answer_clear_errors_and_record_nothing(shared_server: ServerProcess) -> None:
+    assert raw(shared_server, "POST", "/registered-models/create", {"name": "reg-target"}).status_code == 200
+    assert raw(shared_server, "POST", "/model-versions/create",
+               {"name": "reg-target", "source": "s3://b/1"}).status_code == 200
+    before = history(shared_server, "reg-target")
+    for method, path, body, status in MALFORMED:
+        r = raw(shared_server, method, path, body)
+        assert r.status_code == status, (method, path, body, r.status_code, r.text)
+        code = {400: ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS"), 404: ("RESOURCE_DOES_NOT_EXIST",)}
+        assert r.json()["error_code"] in code[status] and r.json()["message"], r.text
+    assert history(shared_server, "reg-target") == before
