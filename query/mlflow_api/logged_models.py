@@ -1,4 +1,5 @@
-"""MLflow 3 logged models: create, get, search, finalize (PATCH), tags, params, delete, artifact listing.
+"""MLflow 3 logged models: create, get, search, finalize (PATCH), tags, params, delete, artifact listing and
+download (``artifacts/directories``, ``artifacts/files``: what MLflow's UI reads).
 
 ``mlflow.<flavor>.log_model`` creates one (status PENDING), uploads its files
 through the ``mlflow-artifacts`` proxy to ``mlflow-artifacts:/<exp>/models/<id>/artifacts``,
@@ -10,21 +11,25 @@ searching ``name = '<name>'`` in the run's experiment. Each change is an event
 from __future__ import annotations
 
 import json
+import posixpath
 from operator import itemgetter
-from typing import Any
+from typing import Any, Iterator
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
 
 from producer.ids import new_id
 from producer.mlflow_events import (LoggedModelCreated, LoggedModelDeleted, LoggedModelFinalized,
                                     LoggedModelParamsLogged, LoggedModelTagDeleted, LoggedModelTagsSet)
 
 from ..filters import Clause, parse_filter
-from ..services import Services
+from ..services import Services, get_services
 from . import ROUTERS
+from .artifacts import store_of
 from .common import append_or_raise, clause_holds, experiment_or_404, run_or_404
-from .convert import decode_token, encode_token, kv, proxied_location, tags_of
+from .convert import ARTIFACTS_SCHEME, decode_token, encode_token, kv, proxied_location, tags_of
 from .errors import invalid, not_found
 from .log_reads import LogReads
 from .request import optional_int, optional_str, required_str
@@ -211,3 +216,37 @@ def log_logged_model_params(services: Services, params: dict[str, Any], request:
     if values:
         append_or_raise(services, [services.event(model_id, LoggedModelParamsLogged(params=tuple(values.items())))])
     return {}
+
+
+def _artifact_path(services: Services, model: dict[str, Any], relative: str) -> str:
+    """The store path of a file or folder under a logged model's artifacts (``..`` is refused by the store)."""
+    uri = proxied_location(model["artifact_location"], services.settings.artifact_root)
+    if not uri.startswith(ARTIFACTS_SCHEME + "/"):
+        raise invalid(f"The artifacts of logged model {model['model_id']} live at {uri}, outside this server's "
+                      "artifact store; read them there")
+    base, rel = uri[len(ARTIFACTS_SCHEME) + 1:].strip("/"), relative.strip("/")
+    return f"{base}/{rel}" if rel and base else base or rel
+
+
+@mlflow_route(router, "/logged-models/{model_id}/artifacts/directories", "GET")
+def list_logged_model_artifacts(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """List a logged model's files under ``artifact_directory_path`` (paths relative to its artifact root)."""
+    model = model_or_404(services, request.path_params["model_id"])
+    directory = optional_str(params, "artifact_directory_path") or ""
+    files = store_of(services).list(_artifact_path(services, model, directory))
+    return {"root_uri": proxied_location(model["artifact_location"], services.settings.artifact_root),
+            "files": [{"path": posixpath.join(directory.strip("/"), f.path), "is_dir": f.is_dir,
+                       **({} if f.size is None else {"file_size": f.size})} for f in files]}
+
+
+@router.get("/logged-models/{model_id}/artifacts/files", summary="Download one file of a logged model")
+async def get_logged_model_artifact(model_id: str, request: Request,
+                                    services: Services = Depends(get_services)) -> Response:
+    """The file at ``?artifact_file_path=`` under a logged model's artifacts (what MLflow's UI fetches)."""
+    relative = request.query_params.get("artifact_file_path", "")
+    if not relative.strip("/"):
+        raise invalid('Request must include the "artifact_file_path" query parameter.')
+    model = await run_in_threadpool(model_or_404, services, model_id)
+    chunks: Iterator[bytes] = await run_in_threadpool(store_of(services).open,
+                                                      _artifact_path(services, model, relative))
+    return StreamingResponse(iterate_in_threadpool(chunks), media_type="application/octet-stream")

@@ -63,6 +63,12 @@ def test_pyfunc_log_model_with_registered_model_name(client: MlflowClient) -> No
     assert raw["model_id"] == info.model_id  # the client's entity drops it; the UI reads it
     files = {f.path for f in client.list_logged_model_artifacts(info.model_id)}
     assert "MLmodel" in files
+    with httpx.Client(base_url=f"{client.tracking_uri}/ajax-api/2.0/mlflow/logged-models/{info.model_id}",
+                      timeout=10) as ui:  # what MLflow's UI reads
+        listed = ui.get("/artifacts/directories").json()
+        assert listed["root_uri"] == logged.artifact_location and "MLmodel" in {f["path"] for f in listed["files"]}
+        mlmodel = ui.get("/artifacts/files", params={"artifact_file_path": "MLmodel"})
+        assert mlmodel.status_code == 200 and f"model_id: {info.model_id}" in mlmodel.text
     assert list(mlflow.pyfunc.load_model("models:/doubler/1").predict([1, 5])) == [2, 10]
     assert list(mlflow.pyfunc.load_model("models:/doubler/latest").predict([3])) == [6]
     assert list(mlflow.pyfunc.load_model(f"models:/{info.model_id}").predict([4])) == [8]
@@ -147,6 +153,12 @@ MALFORMED = [
     ("PATCH", "/logged-models/m-missing", {"status": "LOGGED_MODEL_READY"}),
     ("DELETE", "/logged-models/m-missing", None),
     ("DELETE", "/logged-models/{id}/tags/missing-key", None),
+    ("GET", "/logged-models/{id}/artifacts/directories?artifact_directory_path=../..", None),
+    ("GET", "/logged-models/{id}/artifacts/files", None),
+    ("GET", "/logged-models/{id}/artifacts/files?artifact_file_path=a/../../../etc/passwd", None),
+    ("GET", "/logged-models/{id}/artifacts/files?artifact_file_path=missing.txt", None),
+    ("GET", "/logged-models/m-missing/artifacts/files?artifact_file_path=MLmodel", None),
+    ("GET", "/logged-models/m-missing/artifacts/directories", None),
 ]
 
 
