@@ -12,7 +12,7 @@ import threading
 from typing import Any, Mapping, Protocol, Sequence
 from urllib.parse import urlparse
 
-from producer.errors import RunledgerError, TransientError
+from producer.errors import ContractError, RunledgerError, TransientError
 
 __all__ = ["Store", "ClickHouseStore", "StorageError", "open_store"]
 
@@ -60,6 +60,9 @@ class ClickHouseStore:
     def __init__(self, dsn: str, database: str = "runledger", *, readonly: bool = False) -> None:
         import clickhouse_connect
 
+        if not dsn.startswith(("chdb:", "http://", "https://")):
+            shown = dsn.split("://", 1)[0] + "://..." if "://" in dsn else dsn  # never echo a password
+            raise ContractError(f"ClickHouse DSN must be chdb:///path or http(s)://user:password@host:8123, got {shown!r}")
         self.dsn = dsn
         self.database = database
         self.embedded = dsn.startswith("chdb:")

@@ -52,7 +52,7 @@ class KafkaSettings:
     acks: str | int = "all"
     """'all' (default: every in-sync replica), '1' (leader only) or '0' (fire and forget)."""
     compression: str = "none"
-    """'none', 'gzip', 'snappy', 'lz4' or 'zstd' (the last three need their Python codec installed)."""
+    """'none', 'gzip', 'snappy', 'lz4' or 'zstd' (the last three need cramjam installed; refused at parse if missing)."""
     linger_ms: int = 5
     """How long aiokafka waits to fill a partition batch (the producer's own batching is ``Producer.linger_ms``)."""
     max_batch_size: int = 1_000_000
@@ -86,6 +86,9 @@ class KafkaSettings:
         if self.compression not in _COMPRESSION:
             raise ContractError(f"Kafka setting compression must be one of {', '.join(_COMPRESSION)}, "
                                 f"got {self.compression!r}")
+        if self.compression != "none" and not _codec_available(self.compression):
+            raise ContractError(f"Kafka setting compression={self.compression} needs its codec, which is not "
+                                f"installed: pip install cramjam (or use compression=gzip)")
         if not self.topic:
             raise ContractError("Kafka setting topic must not be empty")
         for name in ("linger_ms", "max_batch_size", "max_message_bytes", "request_timeout_s", "delivery_timeout_s"):
@@ -116,6 +119,12 @@ def _check_bootstrap(bootstrap: str) -> str:
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ContractError(f"Kafka bootstrap entry {h!r} is not host:port")
     return ",".join(hosts)
+
+
+def _codec_available(compression: str) -> bool:
+    from aiokafka import codec
+
+    return bool(getattr(codec, f"has_{compression}")())
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

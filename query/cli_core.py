@@ -40,10 +40,10 @@ def _serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, host=args.host, port=args.port, kafka_bootstrap=args.kafka_bootstrap,
                                   ingest_in_process=args.ingest, artifacts_uri=args.artifacts_uri,
                                   log_level=args.log_level)
-    if settings.kafka_bootstrap:
-        from producer.kafka_transport import KafkaSettings
+    if settings.kafka_bootstrap or settings.ingest_in_process:
+        from .kafka_log import preflight
 
-        KafkaSettings.parse(settings.kafka_bootstrap)  # a bad address: one line, not a startup traceback
+        preflight(settings)  # a bad address or an unreachable broker: one line, not a startup traceback
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"runledger: serving {settings.dsn} on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,

@@ -42,17 +42,36 @@ from ingest.kafka_offsets import advance, caught_up, lag
 from ingest.sink import ClickHouseStore
 from ingest.writer import DeadLetter, Writer, WriteResult
 from producer.codec import encode_event
-from producer.errors import RunledgerError, TransientError
+from producer.errors import ContractError, RunledgerError, TransientError
 from producer.events import Event
-from producer.kafka_transport import KafkaTransport, LoopThread
+from producer.kafka_transport import KafkaSettings, KafkaTransport, LoopThread
 
 from .settings import Settings
 
-__all__ = ["KafkaLog", "Watermarks"]
+__all__ = ["KafkaLog", "Watermarks", "preflight"]
 
 log = logging.getLogger("runledger.server")
 
 ORIGIN = "http"
+
+
+def preflight(settings: Settings, *, timeout_s: float = 15.0) -> None:
+    """What ``runledger serve --kafka`` checks before it listens, so that a bad flag, a bad ClickHouse DSN or an
+    unreachable broker ends the command with one line instead of a failed application start-up.
+
+    Creates the topic if it is missing (the gateway would at start anyway). Raises ContractError / TransientError.
+    """
+    if not settings.kafka_bootstrap:
+        raise ContractError("--ingest runs the Kafka consumer inside the server: it needs --kafka HOST:PORT[,...] "
+                            "(or RUNLEDGER_KAFKA_BOOTSTRAP)")
+    bootstrap = KafkaSettings.parse(settings.kafka_bootstrap).bootstrap
+    if not settings.dsn.startswith("chdb:"):  # a chDB folder admits one client: the server opens it itself
+        ClickHouseStore(settings.dsn, settings.database).close()
+    loop = LoopThread("runledger-kafka-preflight")
+    try:
+        loop.run(ensure_topic(bootstrap, settings.kafka_topic, settings.kafka_partitions), timeout_s)
+    finally:
+        loop.close()
 
 
 class Watermarks:

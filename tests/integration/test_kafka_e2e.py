@@ -178,6 +178,16 @@ def test_the_gateway_refuses_malformed_batches_clearly(kafka_server: ServerProce
     pytest.param(["--kafka", "127.0.0.1:1", "--startup-timeout-s", "1"], "at 127.0.0.1:1", id="unreachable broker"),
     pytest.param(["--kafka", "127.0.0.1:1", "--max-batch-points", "0"], "positive integer", id="bad batch size"),
     pytest.param(["--kafka", "127.0.0.1:1", "--metrics-port", "99999"], "port number", id="bad port"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--clickhouse-dsn", "nonsense"], "DSN must be", id="bad dsn"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--clickhouse-dsn", "clickhouse://u:secret@h:9000"], "'clickhouse://...'",
+                 id="dsn with a foreign scheme (password not echoed)"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--clickhouse-dsn", "http://u:p@127.0.0.1:1"], "ClickHouse unreachable",
+                 id="unreachable clickhouse"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--topic", ""], "must not be empty", id="empty topic"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--session-timeout-ms", "50"], "heartbeat_interval_ms", id="bad session"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--max-batch-wait-ms", "nan"], "number >= 0", id="nan wait"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--retention-ms", "forever"], "invalid int value", id="bad retention"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--no-such-flag"], "unrecognized arguments", id="unknown flag"),
 ])
 def test_runledger_ingest_refuses_bad_input_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNLEDGER_")}
@@ -187,11 +197,20 @@ def test_runledger_ingest_refuses_bad_input_with_one_line(args: list[str], messa
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
-def test_serve_refuses_a_bad_kafka_address(tmp_path: Path) -> None:
-    out = subprocess.run([*RUNLEDGER, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--kafka", "nope"],
-                         capture_output=True, text=True, timeout=60, cwd=REPO)
-    assert out.returncode == 2
-    assert "not host:port" in out.stderr and "Traceback" not in out.stderr
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(["--kafka", "nope"], "not host:port", id="bad bootstrap"),
+    pytest.param(["--kafka", "127.0.0.1:1"], "at 127.0.0.1:1", id="unreachable broker"),
+    pytest.param(["--ingest"], "needs --kafka", id="ingest without kafka"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--clickhouse-dsn", "nonsense"], "DSN must be", id="bad dsn"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--clickhouse-dsn", "http://127.0.0.1:1"], "ClickHouse unreachable",
+                 id="unreachable clickhouse"),
+])
+def test_serve_in_kafka_mode_refuses_bad_input_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUNLEDGER_")}
+    out = subprocess.run([*RUNLEDGER, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0", *args],
+                         capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
 
 
 def test_metrics_endpoint_in_embedded_mode(server: ServerProcess) -> None:

@@ -125,3 +125,18 @@ def test_loop_thread_runs_coroutines_and_bounds_them() -> None:
             loop.run(asyncio.sleep(5), 0.1)
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("codec", ["lz4", "snappy", "zstd"])
+def test_a_compression_whose_codec_is_missing_is_refused_at_parse_not_spilled_forever(codec: str) -> None:
+    from aiokafka import codec as codecs
+
+    if getattr(codecs, f"has_{codec}")():
+        assert KafkaSettings.parse(f"h:9092?compression={codec}").producer_kwargs()["compression_type"] == codec
+    else:
+        with pytest.raises(ContractError, match="pip install cramjam"):
+            KafkaSettings.parse(f"h:9092?compression={codec}")
+
+
+def test_gzip_needs_nothing_extra() -> None:
+    assert KafkaSettings.parse("h:9092?compression=gzip").producer_kwargs()["compression_type"] == "gzip"
