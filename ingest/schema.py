@@ -244,4 +244,4 @@ def apply_schema(client: _Commander, extra_views: dict[str, str] | None = None) 
         client.command(f"INSERT INTO schema_migrations (version) VALUES ({version})")
     for stmt in {**VIEWS, **(extra_views or {})}.values():
         client.command(stmt)
-    return SCHEMA_VERSION
+    return max(MIGRATIONS)  # areas add migrations on import (registry_projection), after SCHEMA_VERSION was set
