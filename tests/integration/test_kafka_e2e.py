@@ -78,6 +78,16 @@ def test_producers_to_kafka_and_through_the_gateway_arrive_exactly(kafka_broker:
         assert metrics.headers["content-type"].startswith("text/plain")
         assert prometheus_value(metrics.text, "runledger_ingest_points_total", topic=TOPIC) >= 42_000
         assert prometheus_value(metrics.text, "runledger_ingest_assigned_partitions") == 4
+        assert prometheus_value(metrics.text, "runledger_ingest_points_per_second") > 0
+        deadline = time.monotonic() + 30  # drained: every partition's lag reaches 0 once the last commit landed
+        while True:
+            text = c.get("/metrics").text
+            lags = [prometheus_value(text, "runledger_ingest_lag_records", partition=str(p)) for p in range(4)]
+            sampled = sum(f'partition="{p}"' in text for p in range(4))
+            if (sampled, sum(lags)) == (4, 0) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert (sampled, lags) == (4, [0.0] * 4)
 
 
 def test_the_gateway_reports_a_param_conflict_at_once(kafka_server: ServerProcess, tmp_path: Path) -> None:
