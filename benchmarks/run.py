@@ -3,7 +3,8 @@
     python -m benchmarks.run --profile quick      # < 5 minutes on the 2-core machine
     python -m benchmarks.run --profile full       # the sizes the issue names (long: MLflow is slow)
 
-Writes ``benchmarks/results/<YYYY-MM-DD>-<profile>.json`` and ``.md`` and prints every row with the
+Writes ``benchmarks/results/<YYYY-MM-DD>.json`` and ``.md`` (``<YYYY-MM-DD>-<profile>.*`` for the other
+profiles) and prints every row with the
 runledger / MLflow ratio. See benchmarks/README.md for the workload and the latest results.
 """
 
@@ -12,16 +13,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .loadgen.job import run_job
 from .loadgen.reads import seed_runs, seed_series, time_history, time_search
-from .loadgen.systems import MlflowServer, RunledgerEmbedded, RunledgerKafka, System
+from .loadgen.systems import MlflowServer, RunledgerEmbedded, RunledgerKafka, System, mlflow_backend
 from .loadgen.workload import Workload
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -54,8 +57,12 @@ def job_row(system: System, w: Workload, mode: str, name: str) -> dict[str, Any]
     return r
 
 
-def measure(profile: dict[str, Any], workdir: Path, with_kafka: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"jobs": {}, "reads": {}}
+def measure(profile: dict[str, Any], workdir: Path, with_kafka: bool, mlflow_store: str = "sqlite",
+            shared_run: bool = True) -> dict[str, Any]:
+    """Every job and read, runledger first, then MLflow with ``mlflow_store`` ('sqlite' or 'postgresql')
+    as its backend store; ``shared_run=False`` gives every rank its own run."""
+    profile = {k: replace(v, shared_run=shared_run) if isinstance(v, Workload) else v for k, v in profile.items()}
+    out: dict[str, Any] = {"jobs": {}, "reads": {}, "mlflow_store": mlflow_store, "shared_run": shared_run}
     systems: list[System] = [RunledgerEmbedded(workdir)]
     if with_kafka:
         systems.append(RunledgerKafka(workdir))
@@ -82,10 +89,10 @@ def measure(profile: dict[str, Any], workdir: Path, with_kafka: bool) -> dict[st
                                                          out["jobs"][key + " burst"]["server_peak_rss_mb"])
         finally:
             system.stop()
-    ml = MlflowServer(workdir)
-    log("starting mlflow server (SQLite backend)")
-    ml.start()
+    ml = MlflowServer(workdir, mlflow_store)
+    log(f"starting mlflow server ({mlflow_store} backend store)")
     try:
+        ml.start()
         out["jobs"]["mlflow sync"] = job_row(ml, profile["ml_sync"], "sync", "e2e-sync")
         out["jobs"]["mlflow async"] = job_row(ml, profile["ml_async"], "async", "e2e-async")
         out["jobs"]["mlflow async burst"] = job_row(ml, profile["ml_burst"], "async", "burst")
@@ -159,7 +166,10 @@ def markdown(table: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         return f"{v:,}" if isinstance(v, int) else str(v)
 
     lines = [f"# Benchmark results — {meta['date']} ({meta['profile']} profile)", "",
-             f"`{meta['command']}` on {meta['machine']}; took {meta['seconds']:.0f} s. "
+             f"`{meta['command']}` on {meta['machine']}; took {meta['seconds']:.0f} s; 1-minute load average "
+             f"{meta['load_avg_1m']['before']} before, {meta['load_avg_1m']['after']} after (other work on the "
+             f"machine shows there). MLflow backend store: {meta['mlflow_store']}. "
+             f"{'One shared run per job' if meta['shared_run'] else 'One run per rank'}. "
              "Ratio = runledger embedded / MLflow (async where it has that mode, else the one MLflow column).", "",
              "| measurement | better | " + " | ".join(COLUMNS) + " | runledger/MLflow |",
              "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " | --- |"]
@@ -179,19 +189,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="runledger vs MLflow benchmarks")
     ap.add_argument("--profile", choices=sorted(PROFILES), default="quick")
     ap.add_argument("--no-kafka", action="store_true", help="skip the Kafka-mode rows")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--mlflow-backend", choices=["auto", "postgresql", "sqlite"], default="auto",
+                    help="MLflow's backend store (auto: PostgreSQL where it can run here, else SQLite)")
+    ap.add_argument("--runs-per-rank", action="store_true", help="one run per rank instead of one shared run")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="folder for <date>.json/.md")
     args = ap.parse_args(argv)
-    t0 = time.time()
+    if args.out.exists() and not args.out.is_dir():
+        ap.error(f"--out {args.out} is not a folder")
+    store, why = mlflow_backend(args.mlflow_backend)
+    log(f"mlflow backend store: {store} ({why})")
+    t0, load_before = time.time(), os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="rl-bench-") as tmp:
-        measured = measure(PROFILES[args.profile], Path(tmp), not args.no_kafka)
+        measured = measure(PROFILES[args.profile], Path(tmp), not args.no_kafka, store, not args.runs_per_rank)
     table = rows(measured)
     date = dt.date.today().isoformat()
     meta = {"date": date, "profile": args.profile, "seconds": time.time() - t0,
-            "command": f"scripts/bench {args.profile}", "machine": f"{platform.node()} ({platform.machine()}, "
-                                                                   f"{_cores()} cores, Python {platform.python_version()})",
-            "jobs": measured["jobs"]}
+            "command": " ".join(["python -m benchmarks.run", *(sys.argv[1:] if argv is None else argv)]),
+            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, "
+                       f"Python {platform.python_version()})",
+            "load_avg_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+            "mlflow_store": f"{store} ({why})", "shared_run": not args.runs_per_rank, "jobs": measured["jobs"]}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"{date}-{args.profile}"
+    stem = args.out / (date if args.profile == "quick" else f"{date}-{args.profile}")
     stem.with_suffix(".json").write_text(json.dumps({**meta, "measured": measured, "table": table}, indent=1))
     md = markdown(table, meta)
     stem.with_suffix(".md").write_text(md)
@@ -202,12 +221,6 @@ def main(argv: list[str] | None = None) -> int:
               f"-> ratio {row['runledger/mlflow']} ({row['better']} is better)")
     print(f"\nwrote {stem}.json and {stem}.md")
     return 0
-
-
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 0
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from kafka_broker import TansuBroker, kafka_uri, server_env  # noqa: E402
 from servers import ServerProcess, free_port, wait_http  # noqa: E402
 
-__all__ = ["System", "RunledgerEmbedded", "RunledgerKafka", "MlflowServer", "tree_peak_rss_mb"]
+from .postgres import Postgres, unavailable_reason  # noqa: E402
+
+__all__ = ["System", "RunledgerEmbedded", "RunledgerKafka", "MlflowServer", "mlflow_backend", "tree_peak_rss_mb"]
 
 
 class System(Protocol):
@@ -117,16 +119,32 @@ class RunledgerKafka:
         return self.server.proc.pid
 
 
+def mlflow_backend(requested: str) -> tuple[str, str]:
+    """('postgresql' or 'sqlite', why) for ``requested`` in auto/postgresql/sqlite: auto takes PostgreSQL
+    where it can run here (DESIGN's MLflow numbers were taken on it), SQLite otherwise."""
+    if requested == "sqlite":
+        return "sqlite", "asked for"
+    reason = unavailable_reason()
+    if reason is None:
+        return "postgresql", "available"
+    if requested == "postgresql":
+        raise RuntimeError(f"--mlflow-backend postgresql: {reason}")
+    return "sqlite", f"PostgreSQL unavailable: {reason}"
+
+
 class MlflowServer:
-    """``mlflow server`` with a SQLite backend store and proxied artifacts in a temporary folder."""
+    """``mlflow server`` with a SQLite or PostgreSQL backend store and proxied artifacts in a temporary
+    folder. Its own PostgreSQL cluster is started and removed with it."""
 
     kind = "mlflow"
 
-    def __init__(self, workdir: Path, name: str = "mlflow") -> None:
+    def __init__(self, workdir: Path, backend: str = "sqlite", name: str = "mlflow") -> None:
         self.name = name
-        self.dir = workdir / "mlflow-server"
+        self.backend = backend
+        self.dir = workdir / f"mlflow-server-{backend}"
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self.postgres: Postgres | None = None
 
     @property
     def tracking_uri(self) -> str:
@@ -137,23 +155,30 @@ class MlflowServer:
     def start(self, timeout_s: float = 120.0) -> "MlflowServer":
         self.dir.mkdir(parents=True, exist_ok=True)
         mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
+        store = f"sqlite:///{self.dir / 'mlflow.db'}"
+        if self.backend == "postgresql":
+            self.postgres = Postgres().start()
+            store = self.postgres.sqlalchemy_uri
         log = open(self.dir / "server.log", "ab")
         self.proc = subprocess.Popen(
-            [mlflow_bin, "server", "--backend-store-uri", f"sqlite:///{self.dir / 'mlflow.db'}",
+            [mlflow_bin, "server", "--backend-store-uri", store,
              "--artifacts-destination", str(self.dir / "artifacts"), "--host", "127.0.0.1", "--port", str(self.port)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         wait_http(self.tracking_uri + "/health", timeout_s, self.proc)
         return self
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            if self.proc is not None and self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait()
+        finally:
+            if self.postgres is not None:
+                self.postgres.stop()
 
     def server_pid(self) -> int:
         assert self.proc is not None

@@ -6,6 +6,7 @@ a ratio for every comparable row; the numbers themselves live in benchmarks/resu
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +14,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from benchmarks.loadgen.job import run_job  # noqa: E402
+from benchmarks.loadgen.systems import RunledgerEmbedded  # noqa: E402
+from benchmarks.loadgen.workload import Workload  # noqa: E402
 from benchmarks.run import PROFILES, markdown, measure, rows  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
@@ -38,5 +44,28 @@ def test_the_harness_counts_exactly_and_reports_every_row(tmp_path: Path) -> Non
     reads = measured["reads"]
     assert reads["runledger embedded"]["search"]["median_ms"] > 0 and reads["mlflow"]["search"]["median_ms"] > 0
     md = markdown(table, {"date": "test", "profile": "smoke", "seconds": 1.0, "command": "x", "machine": "m",
-                          "jobs": jobs})
+                          "load_avg_1m": {"before": 0.1, "after": 0.2}, "mlflow_store": "sqlite (asked for)",
+                          "shared_run": True, "jobs": jobs})
     assert all(f"| {r['row']} |" in md for r in table) and "runledger/MLflow" in md
+
+
+def test_one_run_per_rank_is_counted_run_by_run(tmp_path: Path) -> None:
+    system = RunledgerEmbedded(tmp_path).start()
+    try:
+        w = Workload(3, 4, 40, shared_run=False)
+        result = run_job(system, w, "producer", "per-rank", timeout_s=120)
+    finally:
+        system.stop()
+    assert (result.expected, result.visible, result.errors) == (480, 480, [])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--profile", "huge"], "invalid choice: 'huge'"),
+    (["--mlflow-backend", "oracle"], "invalid choice: 'oracle'"),
+    (["--out", str(REPO / "pyproject.toml")], "is not a folder"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_bad_command_lines_are_refused_in_one_line(args: list[str], message: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "benchmarks.run", *args], cwd=REPO, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, out.stderr
