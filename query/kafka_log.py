@@ -65,7 +65,12 @@ def preflight(settings: Settings, *, timeout_s: float = 15.0) -> None:
         raise ContractError("--ingest runs the Kafka consumer inside the server: it needs --kafka HOST:PORT[,...] "
                             "(or RUNLEDGER_KAFKA_BOOTSTRAP)")
     bootstrap = KafkaSettings.parse(settings.kafka_bootstrap).bootstrap
-    if not settings.dsn.startswith("chdb:"):  # a chDB folder admits one client: the server opens it itself
+    if settings.dsn.startswith("chdb:"):  # a chDB folder admits one process: the server opens it itself
+        if not settings.ingest_in_process:
+            raise ContractError("with chDB (no --clickhouse-dsn) nothing but this process can write its folder, so "
+                                "serve --kafka needs --ingest; separate `runledger ingest` workers need a ClickHouse "
+                                "server: --clickhouse-dsn http://user:password@host:8123")
+    else:
         ClickHouseStore(settings.dsn, settings.database).close()
     loop = LoopThread("runledger-kafka-preflight")
     try:

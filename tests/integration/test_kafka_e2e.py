@@ -209,8 +209,9 @@ def test_runledger_ingest_refuses_bad_input_with_one_line(args: list[str], messa
 
 @pytest.mark.parametrize(("args", "message"), [
     pytest.param(["--kafka", "nope"], "not host:port", id="bad bootstrap"),
-    pytest.param(["--kafka", "127.0.0.1:1"], "at 127.0.0.1:1", id="unreachable broker"),
+    pytest.param(["--kafka", "127.0.0.1:1", "--ingest"], "at 127.0.0.1:1", id="unreachable broker"),
     pytest.param(["--ingest"], "needs --kafka", id="ingest without kafka"),
+    pytest.param(["--kafka", "127.0.0.1:1"], "needs --ingest", id="chdb without ingest"),
     pytest.param(["--kafka", "127.0.0.1:1", "--clickhouse-dsn", "nonsense"], "DSN must be", id="bad dsn"),
     pytest.param(["--kafka", "127.0.0.1:1", "--clickhouse-dsn", "http://127.0.0.1:1"], "ClickHouse unreachable",
                  id="unreachable clickhouse"),
