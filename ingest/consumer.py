@@ -82,6 +82,9 @@ class IngestConfig:
     def __post_init__(self) -> None:
         if not self.topic or not self.group:
             raise ValueError(f"topic and group must not be empty, got topic={self.topic!r} group={self.group!r}")
+        if self.partitions < 1 or self.replication_factor < 1 or self.session_timeout_ms < 1:
+            raise ValueError(f"partitions, replication_factor and session_timeout_ms must be >= 1, got "
+                             f"{self.partitions}, {self.replication_factor}, {self.session_timeout_ms}")
         if self.max_batch_points < 1 or self.max_batch_events < 1 or self.max_batch_wait_ms < 0:
             raise ValueError("max_batch_points and max_batch_events must be >= 1, max_batch_wait_ms >= 0")
         if self.heartbeat_interval_ms >= self.session_timeout_ms:

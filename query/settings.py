@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from producer.errors import ContractError  # a ValueError too: one line from the CLI
+
 __all__ = ["Settings"]
 
 
@@ -79,5 +81,5 @@ def _coerce(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, Path):
             return Path(raw)
     except ValueError as exc:
-        raise ValueError(f"RUNLEDGER_{name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
+        raise ContractError(f"RUNLEDGER_{name.upper()}={raw!r} is not a valid {type(default).__name__}") from exc
     return raw

@@ -207,6 +207,23 @@ def test_runledger_ingest_refuses_bad_input_with_one_line(args: list[str], messa
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize(("env", "message"), [
+    pytest.param({"RUNLEDGER_KAFKA_PARTITIONS": "many"}, "RUNLEDGER_KAFKA_PARTITIONS='many' is not a valid int",
+                 id="non-number"),
+    pytest.param({"RUNLEDGER_KAFKA_PARTITIONS": "0"}, "must be >= 1", id="no partitions"),
+    pytest.param({"RUNLEDGER_KAFKA_SESSION_TIMEOUT_MS": "-5"}, "must be >= 1", id="negative session"),
+    pytest.param({"RUNLEDGER_KAFKA_BOOTSTRAP": "a:1,,b"}, "'b' is not host:port", id="bad bootstrap list"),
+])
+def test_runledger_ingest_refuses_bad_environment_with_one_line(env: dict[str, str], message: str,
+                                                                 tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RUNLEDGER_")}
+    out = subprocess.run([*RUNLEDGER, "ingest", "--data-dir", str(tmp_path / "d"), "--metrics-port", "0",
+                          *([] if "RUNLEDGER_KAFKA_BOOTSTRAP" in env else ["--kafka", "127.0.0.1:1"])],
+                         capture_output=True, text=True, timeout=60, cwd=REPO, env={**clean, **env}, check=False)
+    assert out.returncode == 2, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+
+
 @pytest.mark.parametrize(("args", "message"), [
     pytest.param(["--kafka", "nope"], "not host:port", id="bad bootstrap"),
     pytest.param(["--kafka", "127.0.0.1:1", "--ingest"], "at 127.0.0.1:1", id="unreachable broker"),
