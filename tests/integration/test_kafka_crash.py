@@ -3,7 +3,8 @@
 Two producer processes stream 200,000 points into Kafka (Tansu) for ~25 s.
 Meanwhile ``runledger ingest`` (chDB) is SIGKILLed at random moments after it
 got its partitions, and restarted, at least six times (at least three of them
-while it was writing). Then
+while it was writing; up to twelve while the producers still stream — on a
+loaded machine they may outlast the kills, and the last worker goes on). Then
 ``runledger serve --kafka ... --ingest`` opens the same folder, its worker
 (same group) drains the rest, and every count, latest value, min/max and full
 history must be exactly what the producers logged: nothing lost, nothing
@@ -72,23 +73,30 @@ def test_sigkilled_worker_restarted_six_times_leaves_every_query_exact(kafka_bro
     jobs = [start_job(uri, f"crash-{p}", RUNS, KEYS, STEPS, tmp_path / f"spill{p}", "--slow-ms", "250")
             for p in range(2)]
     kills: list[tuple[float, float]] = []  # (seconds after assignment, points this incarnation had written)
+
+    def more_kills() -> bool:
+        """At least 6 kills, 3 of them mid-write; and more while the producers stream (at most 12 then)."""
+        mid_write = sum(1 for _, w in kills if w > 0)
+        return len(kills) < 6 or mid_write < 3 or (any(j.poll() is None for j in jobs) and len(kills) < 12)
+
     try:
-        while len(kills) < 6 or sum(1 for _, w in kills if w > 0) < 3 or any(j.poll() is None for j in jobs):
+        while more_kills():
+            assert len(kills) < 20, "the workers never got to write between kills"
             _wait_assigned(current, 15)
             delay_s = rng.uniform(0.0, 2.0)
             time.sleep(delay_s)
             written = prometheus_value(current.metrics(), "runledger_ingest_points_total")
             assert current.stop(signal.SIGKILL) == -signal.SIGKILL
             kills.append((round(delay_s, 2), written))
-            assert len(kills) <= 20, "the producers should have finished long ago"
             current = worker()
+        results = [finish_job(j, timeout_s=150) for j in jobs]  # on a loaded machine: the last worker keeps going
     finally:
+        print(f"kills (delay after assignment s, points written by that incarnation): {kills}")
         current.stop(signal.SIGKILL)
         for j in jobs:
             if j.poll() is None:
                 j.kill()
-    print(f"kills (delay after assignment s, points written by that incarnation): {kills}")
-    assert all(finish_job(j)["flushed"] for j in jobs)
+    assert len(kills) >= 6 and all(r["flushed"] for r in results)
 
     server = ServerProcess(data, ["--kafka", kafka_broker.bootstrap, "--ingest"],
                            env=server_env(kafka_broker, TOPIC)).start()
