@@ -31,9 +31,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 PROFILES: dict[str, dict[str, Any]] = {
     # rl = runledger's workload, ml_sync / ml_async = MLflow's (smaller where MLflow would take minutes)
-    "quick": {"rl": Workload(4, 10, 5000), "ml_sync": Workload(2, 10, 50), "ml_async": Workload(2, 10, 300),
+    "quick": {"rl": Workload(4, 10, 25_000), "ml_sync": Workload(2, 10, 50), "ml_async": Workload(2, 10, 300),
               "burst": Workload(8, 20, 1000), "ml_burst": Workload(8, 20, 1000),
-              "series": 1_000_000, "ml_series": 20_000, "runs": 10_000, "ml_runs": 200, "calls": 10},
+              "series": 1_000_000, "ml_series": 10_000, "runs": 10_000, "ml_runs": 200, "calls": 10},
     # tiny sizes for tests/integration/test_bench_smoke.py: proves the harness, measures nothing
     "smoke": {"rl": Workload(2, 3, 50), "ml_sync": Workload(1, 3, 10), "ml_async": Workload(2, 3, 20),
               "burst": Workload(2, 3, 50), "ml_burst": Workload(2, 3, 20),

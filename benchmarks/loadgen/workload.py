@@ -94,10 +94,8 @@ def runledger_rank(uri: str, run_id: str, rank: int, w: Workload, spill_dir: str
 
 
 def mlflow_rank(uri: str, run_id: str, rank: int, w: Workload, synchronous: bool, experiment: str) -> dict[str, Any]:
-    """Log through the stock mlflow client (``synchronous=False``: its buffered async mode)."""
-    import os
-
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"  # a refused request is a lost point; do not mask it
+    """Log through the stock mlflow client with its default settings (retries included: a request its
+    client gives up on, such as a 400, is a lost point) — ``synchronous=False`` is its buffered async mode."""
     import mlflow
 
     res = RankResult(rank)
