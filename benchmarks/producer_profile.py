@@ -16,8 +16,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-import producer  # noqa: E402
-from servers import ServerProcess  # noqa: E402
+from servers import ServerProcess
+
+import producer
 
 KEYS = 10
 

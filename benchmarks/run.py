@@ -24,7 +24,13 @@ from typing import Any
 
 from .loadgen.job import run_job
 from .loadgen.reads import seed_runs, seed_series, time_history, time_search
-from .loadgen.systems import MlflowServer, RunledgerEmbedded, RunledgerKafka, System, mlflow_backend
+from .loadgen.systems import (
+    MlflowServer,
+    RunledgerEmbedded,
+    RunledgerKafka,
+    System,
+    mlflow_backend,
+)
 from .loadgen.workload import Workload
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,8 +41,8 @@ PROFILES: dict[str, dict[str, Any]] = {
               "burst": Workload(8, 20, 1000), "ml_burst": Workload(8, 20, 1000),
               "series": 1_000_000, "ml_series": 10_000, "runs": 10_000, "ml_runs": 200, "calls": 10},
     # tiny sizes for tests/integration/test_bench_smoke.py: proves the harness, measures nothing
-    "smoke": {"rl": Workload(2, 3, 50), "ml_sync": Workload(1, 3, 10), "ml_async": Workload(2, 3, 20),
-              "burst": Workload(2, 3, 50), "ml_burst": Workload(2, 3, 20),
+    "smoke": {"rl": Workload(2, 3, 50), "ml_sync": Workload(1, 3, 10), "ml_async": Workload(1, 3, 20),
+              "burst": Workload(2, 3, 50), "ml_burst": Workload(1, 3, 20),
               "series": 3000, "ml_series": 1500, "runs": 60, "ml_runs": 20, "calls": 2},
     "full": {"rl": Workload(8, 20, 10_000), "ml_sync": Workload(4, 10, 300), "ml_async": Workload(8, 20, 1000),
              "burst": Workload(8, 20, 1000), "ml_burst": Workload(8, 20, 1000),
@@ -166,11 +172,11 @@ def markdown(table: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         return f"{v:,}" if isinstance(v, int) else str(v)
 
     lines = [f"# Benchmark results — {meta['date']} ({meta['profile']} profile)", "",
-             f"`{meta['command']}` on {meta['machine']}; took {meta['seconds']:.0f} s; 1-minute load average "
+             (f"`{meta['command']}` on {meta['machine']}; took {meta['seconds']:.0f} s; 1-minute load average "
              f"{meta['load_avg_1m']['before']} before, {meta['load_avg_1m']['after']} after (other work on the "
              f"machine shows there). MLflow backend store: {meta['mlflow_store']}. "
              f"{'One shared run per job' if meta['shared_run'] else 'One run per rank'}. "
-             "Ratio = runledger embedded / MLflow (async where it has that mode, else the one MLflow column).", "",
+             "Ratio = runledger embedded / MLflow (async where it has that mode, else the one MLflow column)."), "",
              "| measurement | better | " + " | ".join(COLUMNS) + " | runledger/MLflow |",
              "| --- | --- | " + " | ".join("---" for _ in COLUMNS) + " | --- |"]
     for row in table:

@@ -73,11 +73,11 @@ class Postgres:
 
     def _run(self, *args: str, timeout_s: float = 120.0) -> None:
         prefix = ["runuser", "-u", self.user, "--"] if _as_root() else []
-        out = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=timeout_s)
+        out = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=timeout_s, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"{Path(args[0]).name} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
 
-    def start(self) -> "Postgres":
+    def start(self) -> Postgres:
         data = self.dir / "data"
         if _as_root():
             shutil.chown(self.dir, _PG_USER, _PG_USER)

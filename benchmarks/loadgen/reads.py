@@ -7,13 +7,14 @@ import math
 import statistics
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
 from .systems import System
 
-__all__ = ["seed_series", "time_history", "seed_runs", "time_search", "timed_ms"]
+__all__ = ["seed_runs", "seed_series", "time_history", "time_search", "timed_ms"]
 
 
 def timed_ms(fn: Callable[[], Any], calls: int) -> dict[str, float]:

@@ -17,12 +17,12 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from kafka_broker import TansuBroker, kafka_uri, server_env  # noqa: E402
-from servers import ServerProcess, free_port, wait_http  # noqa: E402
+from kafka_broker import TansuBroker, kafka_uri, server_env
+from servers import ServerProcess, free_port, wait_http
 
-from .postgres import Postgres, unavailable_reason  # noqa: E402
+from .postgres import Postgres, unavailable_reason
 
-__all__ = ["System", "RunledgerEmbedded", "RunledgerKafka", "MlflowServer", "mlflow_backend", "tree_peak_rss_mb"]
+__all__ = ["MlflowServer", "RunledgerEmbedded", "RunledgerKafka", "System", "mlflow_backend", "tree_peak_rss_mb"]
 
 
 class System(Protocol):
@@ -34,7 +34,7 @@ class System(Protocol):
     def tracking_uri(self) -> str: ...
     @property
     def query_url(self) -> str: ...
-    def start(self) -> "System": ...
+    def start(self) -> System: ...
     def stop(self) -> None: ...
     def server_pid(self) -> int: ...
 
@@ -72,7 +72,7 @@ class RunledgerEmbedded:
     def query_url(self) -> str:
         return self.server.url
 
-    def start(self) -> "RunledgerEmbedded":
+    def start(self) -> RunledgerEmbedded:
         self.server.start()
         return self
 
@@ -102,7 +102,7 @@ class RunledgerKafka:
         assert self.server is not None
         return self.server.url
 
-    def start(self) -> "RunledgerKafka":
+    def start(self) -> RunledgerKafka:
         self.broker.start()
         self.server = ServerProcess(self.workdir / "rl-kafka", ["--kafka", self.broker.bootstrap, "--ingest"],
                                     env=server_env(self.broker, "bench", self.partitions))
@@ -152,7 +152,7 @@ class MlflowServer:
 
     query_url = tracking_uri
 
-    def start(self, timeout_s: float = 120.0) -> "MlflowServer":
+    def start(self, timeout_s: float = 120.0) -> MlflowServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         mlflow_bin = str(Path(sys.executable).with_name("mlflow"))
         store = f"sqlite:///{self.dir / 'mlflow.db'}"

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-__all__ = ["Workload", "RankResult", "runledger_rank", "mlflow_rank", "key_names"]
+__all__ = ["RankResult", "Workload", "key_names", "mlflow_rank", "runledger_rank"]
 
 
 @dataclass(frozen=True)
