@@ -46,12 +46,12 @@ def seed_series(system: System, points: int) -> str:
     from mlflow.entities import Metric
 
     client = MlflowClient(system.tracking_uri)
-    run = client.create_run(client.create_experiment("bench-history"))
+    ml_run_id = client.create_run(client.create_experiment("bench-history")).info.run_id
     now = int(time.time() * 1000)
     for start in range(0, points, 1000):
-        client.log_batch(run.info.run_id, metrics=[Metric("series", _value(s), now, s)
-                                                   for s in range(start, min(points, start + 1000))])
-    return run.info.run_id
+        client.log_batch(ml_run_id, metrics=[Metric("series", _value(s), now, s)
+                                             for s in range(start, min(points, start + 1000))])
+    return ml_run_id
 
 
 def time_history(system: System, run_id: str, points: int, calls: int) -> dict[str, Any]:
