@@ -11,7 +11,8 @@ from ..filters import Clause
 from ..services import Services
 from .errors import MlflowError, already_exists, invalid, not_found
 
-__all__ = ["clause_holds", "experiment_or_404", "run_or_404", "active_run", "append_or_raise", "append_one"]
+__all__ = ["clause_holds", "experiment_or_404", "run_or_404", "active_run", "ensure_active", "append_or_raise",
+           "append_one"]
 
 
 def experiment_or_404(services: Services, experiment_id: str) -> dict[str, Any]:
@@ -34,6 +35,19 @@ def active_run(services: Services, run_id: str) -> dict[str, Any]:
     if run["lifecycle_stage"] != "active":
         raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {run['lifecycle_stage']}.")
     return run
+
+
+def ensure_active(services: Services, run_id: str) -> None:
+    """``active_run``'s check alone, in one small query (the write paths call it once per request, so it
+    must not read the run's params, tags and metrics)."""
+    fields = dict(services.store.query_rows(
+        "SELECT field, value FROM run_fields FINAL WHERE run_id = {id:String} "
+        "AND field IN ('experiment_id', 'lifecycle')", {"id": run_id}))
+    if not fields.get("experiment_id"):
+        raise not_found(f"Run '{run_id}' not found")
+    stage = fields.get("lifecycle") or "active"
+    if stage != "active":
+        raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
 
 
 def append_or_raise(services: Services, events: Sequence[Event]) -> None:

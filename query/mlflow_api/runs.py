@@ -24,7 +24,7 @@ from producer.mlflow_events import RunInputsLogged, RunOutputsLogged
 from ..filters import parse_filter, parse_order_by
 from ..services import Services
 from . import ROUTERS
-from .common import active_run, append_or_raise, experiment_or_404, run_or_404
+from .common import active_run, append_or_raise, ensure_active, experiment_or_404, run_or_404
 from .convert import decode_token, encode_token, run_info_json, run_json, tags_of
 from .errors import invalid
 from .log_reads import LogReads
@@ -280,7 +280,7 @@ def log_batch(services: Services, params: dict[str, Any], request: Request) -> d
                       "metrics, params and tags.")
     events = (_params_event(services, run_id, ps) + _tags_events(services, run_id, tags_of(tags, "tag"))
               + _metrics_event(services, run_id, metrics))
-    active_run(services, run_id)
+    ensure_active(services, run_id)
     if events:
         append_or_raise(services, events)
     return {}
@@ -291,7 +291,7 @@ def log_metric(services: Services, params: dict[str, Any], request: Request) -> 
     """Log one metric point."""
     run_id = run_id_of(params)
     events = _metrics_event(services, run_id, [{k: params.get(k) for k in ("key", "value", "timestamp", "step")}])
-    active_run(services, run_id)
+    ensure_active(services, run_id)
     append_or_raise(services, events)
     return {}
 
@@ -301,7 +301,7 @@ def log_param(services: Services, params: dict[str, Any], request: Request) -> d
     """Log one param (immutable: a different value for a logged key is INVALID_PARAMETER_VALUE)."""
     run_id = run_id_of(params)
     events = _params_event(services, run_id, [{"key": params.get("key"), "value": params.get("value", "")}])
-    active_run(services, run_id)
+    ensure_active(services, run_id)
     append_or_raise(services, events)
     return {}
 
@@ -313,7 +313,7 @@ def set_tag(services: Services, params: dict[str, Any], request: Request) -> dic
     key = required_str(params, "key")
     value = params.get("value", "")
     events = _tags_events(services, run_id, {key: value if isinstance(value, str) else str(value)})
-    active_run(services, run_id)
+    ensure_active(services, run_id)
     append_or_raise(services, events)
     return {}
 
@@ -364,7 +364,7 @@ def log_inputs(services: Services, params: dict[str, Any], request: Request) -> 
     if len(datasets) > MAX_ENTITIES_PER_BATCH:
         raise invalid(f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} datasets.")
     body = RunInputsLogged(datasets=_dataset_inputs(datasets), models=_model_refs(_as_list(params, "models"), False))
-    active_run(services, run_id)
+    ensure_active(services, run_id)
     append_or_raise(services, [services.event(run_id, body)])
     return {}
 
@@ -374,7 +374,7 @@ def log_outputs(services: Services, params: dict[str, Any], request: Request) ->
     """Record models a run produced (MLflow 3 ``log_outputs``)."""
     run_id = run_id_of(params)
     body = RunOutputsLogged(models=_model_refs(_as_list(params, "models"), True))
-    active_run(services, run_id)
+    ensure_active(services, run_id)
     append_or_raise(services, [services.event(run_id, body)])
     return {}
 
