@@ -57,6 +57,28 @@ def test_fluent_run_logs_params_metrics_tags_and_reads_them_back(client: MlflowC
     assert got.info.artifact_uri.startswith("mlflow-artifacts:/")
 
 
+def test_nested_runs_log_text_and_the_missing_experiment_error(shared_server: ServerProcess,
+                                                                 client: MlflowClient) -> None:
+    mlflow.set_experiment("nested")  # get-by-name misses first: must be the JSON 404 the client expects
+    with mlflow.start_run(run_name="outer") as outer:
+        mlflow.log_text("epoch 1 ok\n", "logs/train.txt")
+        with mlflow.start_run(run_name="inner", nested=True) as inner:
+            mlflow.log_metric("score", 0.5, step=1)
+    child = client.get_run(inner.info.run_id)
+    assert child.data.tags["mlflow.parentRunId"] == outer.info.run_id and child.data.metrics == {"score": 0.5}
+    assert child.data.tags["mlflow.user"] and child.data.tags["mlflow.source.type"] == "LOCAL"
+    children = client.search_runs([outer.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{outer.info.run_id}'")
+    assert [r.info.run_id for r in children] == [inner.info.run_id]
+    assert mlflow.artifacts.load_text(f"runs:/{outer.info.run_id}/logs/train.txt") == "epoch 1 ok\n"
+    with httpx.Client(base_url=shared_server.url, timeout=10) as http:
+        miss = http.get("/api/2.0/mlflow/experiments/get-by-name", params={"experiment_name": "never-made"})
+        assert miss.status_code == 404 and miss.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        gone = http.post("/api/2.0/mlflow/runs/log-metric",
+                         json={"run_id": "0" * 32, "key": "m", "value": 1, "timestamp": 0, "step": 0})
+        assert gone.status_code == 404 and gone.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+
+
 def test_experiments_create_get_search_rename_tag_delete_restore(client: MlflowClient) -> None:
     eid = client.create_experiment("exp-a", tags={"owner": "ana"})
     with pytest.raises(MlflowException) as dup:
