@@ -28,8 +28,9 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-import producer  # noqa: E402
-from servers import ServerProcess  # noqa: E402
+from servers import ServerProcess
+
+import producer
 
 
 def timed(client: httpx.Client, path: str, calls: int, **params: object) -> tuple[list[float], httpx.Response]:

@@ -28,11 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-import httpx  # noqa: E402
-from kafka_broker import TansuBroker, kafka_uri, prometheus_value  # noqa: E402
-from servers import ServerProcess, free_port  # noqa: E402
+import httpx
+from kafka_broker import TansuBroker, kafka_uri, prometheus_value
+from servers import ServerProcess, free_port
 
-from producer.ids import experiment_id_for  # noqa: E402
+from producer.ids import experiment_id_for
 
 
 def produce(args: argparse.Namespace) -> None:
@@ -93,7 +93,7 @@ def main() -> None:
                 [sys.executable, "-m", "query", "ingest", "--data-dir", str(work / "data"), "--kafka",
                  broker.bootstrap, "--topic", topic, "--partitions", str(args.partitions), "--session-timeout-ms",
                  "3000", "--metrics-port", str(metrics_port)],
-                cwd=REPO, stdout=open(work / "ingest.log", "wb"), stderr=subprocess.STDOUT)
+                cwd=REPO, stdout=open(work / "ingest.log", "wb"), stderr=subprocess.STDOUT)  # noqa: SIM115 - the handle outlives this block
             _wait_metrics(metrics_port)
         uri = kafka_uri(broker, topic=topic)
         experiments = [f"bench-{p}-{r}" for p in range(args.producers) for r in range(args.runs)]

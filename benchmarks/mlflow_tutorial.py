@@ -31,10 +31,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-import mlflow  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
+import mlflow
+from mlflow import MlflowClient
 
-from benchmarks.loadgen.systems import MlflowServer, RunledgerEmbedded  # noqa: E402
+from benchmarks.loadgen.systems import MlflowServer, RunledgerEmbedded
 
 RESULTS = REPO / "benchmarks" / "results" / "mlflow_compat.md"
 

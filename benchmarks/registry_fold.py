@@ -22,17 +22,17 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from functools import reduce
 from pathlib import Path
-from typing import Callable, Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import registry as r  # noqa: E402
-from producer.codec import decode_batch, encode_batch  # noqa: E402
-from producer.errors import RunledgerError  # noqa: E402
-from producer.events import Event  # noqa: E402
-from producer.ids import new_id  # noqa: E402
+import registry as r
+from producer.codec import decode_batch, encode_batch
+from producer.errors import RunledgerError
+from producer.events import Event
+from producer.ids import new_id
 
 
 def build_log(n_events: int, n_models: int, seed: int = 7) -> list[Event]:

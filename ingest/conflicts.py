@@ -8,7 +8,8 @@ a snapshot of recorded state, so it is tested without an engine.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from producer import events as ev
 from producer.events import Event

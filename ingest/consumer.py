@@ -27,12 +27,14 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from producer.errors import RunledgerError, TransientError
 from producer.kafka_transport import DEFAULT_TOPIC, map_kafka_error
@@ -175,7 +177,7 @@ class IngestWorker:
                 return True
             except RunledgerError as exc:
                 error: RunledgerError = exc
-            except Exception as exc:  # noqa: BLE001 - mapped at the boundary
+            except Exception as exc:
                 error = map_kafka_error(exc, f"{what} at {self.config.bootstrap}")
             if not isinstance(error, TransientError) or self._clock() + backoff > deadline:
                 raise error
@@ -271,7 +273,7 @@ class IngestWorker:
             return
         try:
             await asyncio.wait_for(self._consumer.commit(commit), self.config.commit_timeout_s)
-        except Exception as exc:  # noqa: BLE001 - any commit failure is safe: records are re-read
+        except Exception as exc:
             self.stats.count("commit_failures")
             log.warning("offset commit failed (%r); the records will be read again (writes are idempotent)", exc)
             return
@@ -286,7 +288,7 @@ class IngestWorker:
         async with self._lock:
             try:
                 await asyncio.wait_for(self._flush(wait=True), self.config.revoke_timeout_s)
-            except Exception as exc:  # noqa: BLE001 - the new owner re-reads whatever was not committed
+            except Exception as exc:
                 dropped = self._batch.drop_partitions(tp.partition for tp in revoked)
                 log.warning("could not finish the batch before the rebalance (%r); %d records left to the "
                             "partitions' next owner", exc, dropped)
@@ -302,7 +304,7 @@ async def _stop_consumer(consumer: Any, timeout_s: float) -> None:
         return
     try:
         await asyncio.wait_for(consumer.stop(), timeout_s)
-    except Exception as exc:  # noqa: BLE001 - leaving the group is best effort
+    except Exception as exc:
         log.warning("leaving the consumer group failed: %r", exc)
 
 
@@ -331,7 +333,7 @@ class WorkerThread:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name="runledger-ingest", daemon=True)
 
-    def start(self) -> "WorkerThread":
+    def start(self) -> WorkerThread:
         self._thread.start()
         self._ready.wait(10.0)
         return self
@@ -345,7 +347,7 @@ class WorkerThread:
 
         try:
             asyncio.run(main())
-        except BaseException as exc:  # noqa: BLE001 - reported through .error and the log
+        except BaseException as exc:
             self.error = exc
             log.error("ingest worker ended: %r", exc)
         finally:
@@ -357,8 +359,6 @@ class WorkerThread:
     def stop(self, timeout_s: float = 60.0) -> None:
         """Ask the worker to drain (write and commit what it holds) and wait for it to leave the group."""
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
                 self._loop.call_soon_threadsafe(self._stop.set)
-            except RuntimeError:
-                pass  # the loop already ended
         self._thread.join(timeout_s)

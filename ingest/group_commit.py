@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Callable, Sequence
 
 from producer.events import Event
 
@@ -33,7 +33,7 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="runledger-group-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, events: Sequence[Event]) -> "Future[WriteResult]":
+    def submit(self, events: Sequence[Event]) -> Future[WriteResult]:
         """Queue ``events`` for the next group write. Blocks if too many requests wait (back-pressure)."""
         fut: Future[WriteResult] = Future()
         self._q.put((list(events), fut))
@@ -66,11 +66,11 @@ class GroupCommitter:
             if stop:
                 return
 
-    def _commit(self, group: list[tuple[list[Event], "Future[WriteResult]"]]) -> None:
+    def _commit(self, group: list[tuple[list[Event], Future[WriteResult]]]) -> None:
         everything = [e for events, _ in group for e in events]
         try:
             result = self._write(everything)
-        except BaseException as exc:  # noqa: BLE001 - every waiter must learn of it
+        except BaseException as exc:
             for _, fut in group:
                 fut.set_exception(exc)
             return

@@ -14,6 +14,7 @@ is at least the longest ingest outage to be survived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -55,7 +56,7 @@ async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, replicati
         described = await admin.describe_topics([topic])
     except RunledgerError:
         raise
-    except Exception as exc:  # noqa: BLE001 - mapped at the boundary
+    except Exception as exc:
         raise map_kafka_error(exc, f"managing topic {topic!r} at {bootstrap}") from exc
     finally:
         await _close(admin)
@@ -77,7 +78,7 @@ async def end_offsets(bootstrap: str, topic: str, *, request_timeout_s: float = 
         await consumer.topics()  # refreshes metadata for every topic
         parts = sorted(consumer.partitions_for_topic(topic) or ())
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts]) if parts else {}
-    except Exception as exc:  # noqa: BLE001 - mapped at the boundary
+    except Exception as exc:
         raise map_kafka_error(exc, f"reading end offsets of {topic!r} at {bootstrap}") from exc
     finally:
         await _close(consumer)
@@ -86,7 +87,5 @@ async def end_offsets(bootstrap: str, topic: str, *, request_timeout_s: float = 
 
 async def _close(client: Any) -> None:
     close = getattr(client, "close", None) or client.stop
-    try:
+    with contextlib.suppress(Exception):
         await asyncio.wait_for(close(), 5.0)
-    except Exception:  # noqa: BLE001 - closing a client that never connected
-        pass

@@ -11,8 +11,8 @@ an injected clock (seconds, monotonic).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 from producer.events import Event
 

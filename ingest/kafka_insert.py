@@ -17,7 +17,8 @@ engine cannot take never stalls its partition. Connection trouble
 from __future__ import annotations
 
 import logging
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from producer.codec import encode_event
 from producer.events import Event, MetricsLogged

@@ -12,9 +12,9 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 import orjson
 
@@ -202,7 +202,7 @@ class MetricsServer:
 
 def _handler(snapshots: Callable[[], list[StatsSnapshot]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
                 body = "".join(render_prometheus(s) for s in snapshots()).encode()
@@ -219,7 +219,7 @@ def _handler(snapshots: Callable[[], list[StatsSnapshot]]) -> type[BaseHTTPReque
                              orjson.dumps({"error": {"code": "NOT_FOUND", "message": f"no route {path}; "
                                                      "try /metrics or /health"}}))
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._answer(405, "application/json",
                          orjson.dumps({"error": {"code": "METHOD_NOT_ALLOWED", "message": "GET /metrics or /health"}}))
 
@@ -230,7 +230,7 @@ def _handler(snapshots: Callable[[], list[StatsSnapshot]]) -> type[BaseHTTPReque
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence per-request logs
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     return Handler

@@ -8,7 +8,7 @@ plain ints: one ingest worker consumes one topic.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 __all__ = ["committable", "caught_up", "lag", "advance"]
 

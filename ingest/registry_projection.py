@@ -31,7 +31,7 @@ server, ``runledger ingest`` and ``runledger rebuild`` all do.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from producer import registry_events as rev
 from producer.events import Event
@@ -60,7 +60,7 @@ DDL = [
 class _Rows:
     """Appends one event's rows to the batch's two registry tables."""
 
-    __slots__ = ("models", "versions", "model_id", "v")
+    __slots__ = ("model_id", "models", "v", "versions")
 
     def __init__(self, batch: Batch, event: Event) -> None:
         self.models = _table(batch, MODEL_FIELDS, "model_id", "field", "value", "deleted", "version")
@@ -96,7 +96,7 @@ def _str(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def project_registry_event(e: Event, batch: Batch) -> None:  # noqa: C901 - one branch per event type, flat
+def project_registry_event(e: Event, batch: Batch) -> None:
     """Append the rows ``e`` writes to the registry tables of ``batch``."""
     b, ts, rows = e.body, e.ts_ms, _Rows(batch, e)
     if isinstance(b, rev.RegisteredModelCreated):

@@ -32,7 +32,9 @@ the counts it needs from ClickHouse.
 
 from __future__ import annotations
 
-from typing import AbstractSet, Any, Iterable, Mapping, Protocol
+from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from typing import Any, Protocol
 
 from producer.events import Event
 from producer.registry_events import REGISTRY_EVENT_TYPES

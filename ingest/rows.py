@@ -8,9 +8,10 @@ both go through it, so they cannot disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -20,7 +21,7 @@ from producer.events import Event
 
 __all__ = ["TableRows", "Batch", "project_rows", "event_version", "EXTRA_PROJECTORS"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def event_version(event_id: str) -> int:
@@ -83,7 +84,7 @@ EXTRA_PROJECTORS: dict[str, Callable[[Event, Batch], None]] = {}
 
 
 def ms_to_dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def _run_fields(b: Batch, run_id: str, version: int, **fields: object) -> None:
@@ -111,7 +112,7 @@ def project_rows(events: Iterable[Event], *, include_log: bool = True) -> Batch:
     return b
 
 
-def _project_one(e: Event, b: Batch) -> None:  # noqa: C901 - one branch per event type, flat on purpose
+def _project_one(e: Event, b: Batch) -> None:
     body, v, rid = e.body, event_version(e.id), e.entity
     if isinstance(body, ev.MetricsLogged):
         n = len(body.keys)

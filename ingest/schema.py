@@ -235,7 +235,7 @@ def apply_schema(client: _Commander, extra_views: dict[str, str] | None = None) 
         "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, applied_at DateTime DEFAULT now()) "
         "ENGINE = ReplacingMergeTree ORDER BY version"
     )
-    applied = {int(r[0]) for r in client.query_rows("SELECT version FROM schema_migrations FINAL")}
+    applied = {int(str(r[0])) for r in client.query_rows("SELECT version FROM schema_migrations FINAL")}
     for version in sorted(MIGRATIONS):
         if version in applied:
             continue

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from producer.errors import ContractError, RunledgerError, TransientError
@@ -79,21 +80,21 @@ class ClickHouseStore:
                 boot.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
                 boot.close()
                 self._client = clickhouse_connect.get_client(dsn=dsn, database=database)
-        except Exception as exc:  # noqa: BLE001 - mapped at the boundary
+        except Exception as exc:
             raise _map_error(exc) from exc
 
     def insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]]) -> None:
         names = list(columns)
         try:
             self._client.insert(table, [columns[n] for n in names], column_names=names, column_oriented=True)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _map_error(exc) from exc
 
     def query_rows(self, sql: str, parameters: dict[str, Any] | None = None,
                    settings: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         try:
             return [tuple(r) for r in self._client.query(sql, parameters=parameters, settings=settings).result_rows]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _map_error(exc) from exc
 
     def query_columns(self, sql: str, parameters: dict[str, Any] | None = None,
@@ -102,7 +103,7 @@ class ClickHouseStore:
         try:
             r = self._client.query(sql, parameters=parameters, settings=settings)
             return list(r.column_names), list(r.result_columns)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _map_error(exc) from exc
 
     def raw_query(self, sql: str, parameters: dict[str, Any] | None = None, fmt: str = "JSON",
@@ -110,13 +111,13 @@ class ClickHouseStore:
         """The engine's own serialisation of a result (JSON, CSV, Arrow, Parquet ...)."""
         try:
             return self._client.raw_query(sql, parameters=parameters, fmt=fmt, settings=settings)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _map_error(exc) from exc
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> None:
         try:
             self._client.command(sql, parameters=parameters)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise _map_error(exc) from exc
 
     def close(self) -> None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 from .errors import BufferFullError
 from .events import Body, Event, MetricsLogged, Source

@@ -10,7 +10,8 @@ keyed by ``(type, from_version)``; stored events are never rewritten.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -123,7 +124,7 @@ def event_from_wire(d: Any) -> Event:
         raise ContractError(f"{etype}: {exc}") from exc
     return Event(
         id=eid,
-        type=etype,  # type: ignore[arg-type]
+        type=etype,
         entity=entity,
         ts_ms=ts,
         body=parsed,
@@ -167,5 +168,5 @@ def decode_items(items: list[Any]) -> tuple[list[Event], list[Rejection]]:
 
 # Every body type must be registered before the first decode; these modules only
 # define frozen dataclasses (no heavy imports), so the producer stays light.
-from . import registry_events as _registry_events  # noqa: E402,F401
 from . import mlflow_events as _mlflow_events  # noqa: E402,F401
+from . import registry_events as _registry_events  # noqa: E402,F401

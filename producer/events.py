@@ -24,8 +24,9 @@ naming the offending field. Registry body types live in
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from .errors import ContractError
 
@@ -133,7 +134,7 @@ class Body:
     TYPE: ClassVar[str]
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "Body":  # pragma: no cover - abstract
+    def from_wire(cls, d: Mapping[str, Any]) -> Body:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def to_wire(self) -> dict[str, Any]:  # pragma: no cover - abstract
@@ -162,7 +163,7 @@ class ExperimentCreated(Body):
     tags: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ExperimentCreated":
+    def from_wire(cls, d: Mapping[str, Any]) -> ExperimentCreated:
         return cls(
             name=_str(d, "name", max_len=500, empty=False),
             artifact_location=_opt_str(d, "artifact_location") or "",
@@ -180,7 +181,7 @@ class ExperimentRenamed(Body):
     name: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ExperimentRenamed":
+    def from_wire(cls, d: Mapping[str, Any]) -> ExperimentRenamed:
         return cls(name=_str(d, "name", max_len=500, empty=False))
 
     def to_wire(self) -> dict[str, Any]:
@@ -193,7 +194,7 @@ class ExperimentDeleted(Body):
     TYPE: ClassVar[str] = "experiment_deleted"
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ExperimentDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> ExperimentDeleted:
         return cls()
 
     def to_wire(self) -> dict[str, Any]:
@@ -206,7 +207,7 @@ class ExperimentRestored(Body):
     TYPE: ClassVar[str] = "experiment_restored"
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ExperimentRestored":
+    def from_wire(cls, d: Mapping[str, Any]) -> ExperimentRestored:
         return cls()
 
     def to_wire(self) -> dict[str, Any]:
@@ -221,7 +222,7 @@ class ExperimentTagSet(Body):
     value: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ExperimentTagSet":
+    def from_wire(cls, d: Mapping[str, Any]) -> ExperimentTagSet:
         return cls(key=_key(d.get("key"), "tag"), value=_str(d, "value"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -243,7 +244,7 @@ class RunCreated(Body):
     status: str = "RUNNING"
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RunCreated":
+    def from_wire(cls, d: Mapping[str, Any]) -> RunCreated:
         return cls(
             experiment_id=_str(d, "experiment_id", max_len=64, empty=False),
             name=_opt_str(d, "name") or "",
@@ -275,7 +276,7 @@ class RunStatusChanged(Body):
     status: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RunStatusChanged":
+    def from_wire(cls, d: Mapping[str, Any]) -> RunStatusChanged:
         return cls(status=_status(d))
 
     def to_wire(self) -> dict[str, Any]:
@@ -292,7 +293,7 @@ class RunEnded(Body):
     end_time_ms: int
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RunEnded":
+    def from_wire(cls, d: Mapping[str, Any]) -> RunEnded:
         status = _status(d)
         if status not in ("FINISHED", "FAILED", "KILLED"):
             raise ContractError(f"run_ended status must be terminal, got {status!r}")
@@ -309,7 +310,7 @@ class RunRenamed(Body):
     name: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RunRenamed":
+    def from_wire(cls, d: Mapping[str, Any]) -> RunRenamed:
         return cls(name=_str(d, "name", max_len=MAX_KEY_LEN))
 
     def to_wire(self) -> dict[str, Any]:
@@ -322,7 +323,7 @@ class RunDeleted(Body):
     TYPE: ClassVar[str] = "run_deleted"
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RunDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> RunDeleted:
         return cls()
 
     def to_wire(self) -> dict[str, Any]:
@@ -335,7 +336,7 @@ class RunRestored(Body):
     TYPE: ClassVar[str] = "run_restored"
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RunRestored":
+    def from_wire(cls, d: Mapping[str, Any]) -> RunRestored:
         return cls()
 
     def to_wire(self) -> dict[str, Any]:
@@ -351,7 +352,7 @@ class ParamsLogged(Body):
     params: tuple[tuple[str, str], ...]
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ParamsLogged":
+    def from_wire(cls, d: Mapping[str, Any]) -> ParamsLogged:
         params = _str_map(d, "params")
         if not params:
             raise ContractError("field 'params' must not be empty")
@@ -368,7 +369,7 @@ class TagsSet(Body):
     tags: tuple[tuple[str, str], ...]
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "TagsSet":
+    def from_wire(cls, d: Mapping[str, Any]) -> TagsSet:
         tags = _str_map(d, "tags")
         if not tags:
             raise ContractError("field 'tags' must not be empty")
@@ -385,7 +386,7 @@ class TagsDeleted(Body):
     keys: tuple[str, ...]
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "TagsDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> TagsDeleted:
         keys = d.get("keys")
         if not isinstance(keys, list) or not keys:
             raise ContractError("field 'keys' must be a non-empty list of strings")
@@ -402,7 +403,7 @@ def _encode_values(values: tuple[float, ...]) -> list[Any]:
     if all(map(math.isfinite, values)):
         return list(values)
     return [
-        v if math.isfinite(v) else ("NaN" if v != v else ("Infinity" if v > 0 else "-Infinity"))
+        v if math.isfinite(v) else ("NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity"))
         for v in values
     ]
 
@@ -437,7 +438,7 @@ class MetricsLogged(Body):
         return len(self.keys)
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "MetricsLogged":
+    def from_wire(cls, d: Mapping[str, Any]) -> MetricsLogged:
         keys, steps, ts = d.get("keys"), d.get("steps"), d.get("timestamps_ms")
         if not isinstance(keys, list) or not keys:
             raise ContractError("field 'keys' must be a non-empty list")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 __all__ = ["new_id", "IdFactory", "id_time_ms", "experiment_id_for", "DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME"]
 

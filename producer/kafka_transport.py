@@ -23,9 +23,11 @@ later); a message the broker refuses as too large becomes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Coroutine, NamedTuple, Sequence, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import parse_qsl
 
 from .codec import encode_event
@@ -67,7 +69,7 @@ class KafkaSettings:
     """Upper bound on one ``send``: connect, metadata and every acknowledgement."""
 
     @classmethod
-    def parse(cls, target: str, **overrides: Any) -> "KafkaSettings":
+    def parse(cls, target: str, **overrides: Any) -> KafkaSettings:
         """``host:port[,host:port][?key=value&...]`` plus keyword overrides -> validated settings."""
         bootstrap, _, query = target.partition("?")
         values: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
@@ -80,7 +82,7 @@ class KafkaSettings:
         coerced = {name: _coerce(name, raw, getattr(base, name)) for name, raw in values.items()}
         return replace(base, **coerced)._validated()
 
-    def _validated(self) -> "KafkaSettings":
+    def _validated(self) -> KafkaSettings:
         if str(self.acks) not in _ACKS:
             raise ContractError(f"Kafka setting acks must be one of all, 1, 0, got {self.acks!r}")
         if self.compression not in _COMPRESSION:
@@ -285,7 +287,7 @@ class KafkaTransport:
         try:
             futures = [await producer.send(self.settings.topic, value=m.value, key=m.key) for m in messages]
             results = await asyncio.gather(*futures)
-        except Exception as exc:  # noqa: BLE001 - mapped at the boundary
+        except Exception as exc:
             raise map_kafka_error(exc, f"producing to {self.settings.topic} at {self.settings.bootstrap}") from exc
         offsets: dict[int, int] = {}
         for md in results:
@@ -315,17 +317,14 @@ class KafkaTransport:
     def close(self, timeout_s: float = 10.0) -> None:
         """Flush what aiokafka still holds, disconnect, stop the loop thread."""
         if self._producer is not None:
-            try:
+            # A TransientError: the broker is gone; the sender already spilled what was not acknowledged.
+            with contextlib.suppress(TransientError):
                 self._loop.run(_stop_quietly(self._producer), timeout_s)
-            except TransientError:
-                pass  # the broker is gone; the sender already spilled what was not acknowledged
             self._producer = None
         self._loop.close()
 
 
 async def _stop_quietly(producer: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         await producer.stop()
-    except Exception:  # noqa: BLE001 - closing a client that never connected
-        pass
 

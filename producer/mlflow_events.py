@@ -11,13 +11,14 @@ Entities: ``run_inputs_logged`` / ``run_outputs_logged`` → the run id;
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import orjson
 
 from .errors import ContractError
-from .events import Body, _int, _opt_str, _str, _str_map, register
+from .events import Body, _opt_str, _str, _str_map, register
 
 __all__ = ["RunInputsLogged", "RunOutputsLogged", "LoggedModelCreated", "LoggedModelFinalized",
            "LoggedModelTagsSet", "LoggedModelTagDeleted", "LoggedModelParamsLogged", "LoggedModelDeleted",
@@ -51,7 +52,7 @@ class RunInputsLogged(Body):
     models: tuple[str, ...] = ()
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RunInputsLogged":
+    def from_wire(cls, d: Mapping[str, Any]) -> RunInputsLogged:
         return cls(datasets=_json_list(d, "datasets"), models=_json_list(d, "models"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -67,7 +68,7 @@ class RunOutputsLogged(Body):
     models: tuple[str, ...] = ()
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RunOutputsLogged":
+    def from_wire(cls, d: Mapping[str, Any]) -> RunOutputsLogged:
         return cls(models=_json_list(d, "models"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -89,7 +90,7 @@ class LoggedModelCreated(Body):
     tags: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "LoggedModelCreated":
+    def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelCreated:
         return cls(experiment_id=_str(d, "experiment_id", max_len=64, empty=False), name=_str(d, "name", empty=False),
                    artifact_location=_str(d, "artifact_location", empty=False),
                    source_run_id=_opt_str(d, "source_run_id") or "", model_type=_opt_str(d, "model_type") or "",
@@ -108,7 +109,7 @@ class LoggedModelFinalized(Body):
     status: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "LoggedModelFinalized":
+    def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelFinalized:
         status = _str(d, "status", empty=False)
         if status not in ("LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED", "LOGGED_MODEL_PENDING"):
             raise ContractError(f"invalid logged model status {status!r}")
@@ -125,7 +126,7 @@ class LoggedModelTagsSet(Body):
     tags: tuple[tuple[str, str], ...]
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "LoggedModelTagsSet":
+    def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelTagsSet:
         return cls(tags=_str_map(d, "tags"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -139,7 +140,7 @@ class LoggedModelTagDeleted(Body):
     key: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "LoggedModelTagDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelTagDeleted:
         return cls(key=_str(d, "key", empty=False))
 
     def to_wire(self) -> dict[str, Any]:
@@ -153,7 +154,7 @@ class LoggedModelParamsLogged(Body):
     params: tuple[tuple[str, str], ...]
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "LoggedModelParamsLogged":
+    def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelParamsLogged:
         return cls(params=_str_map(d, "params"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -166,7 +167,7 @@ class LoggedModelDeleted(Body):
     TYPE: ClassVar[str] = "logged_model_deleted"
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "LoggedModelDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelDeleted:
         return cls()
 
     def to_wire(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import orjson
 from .errors import ContractError, TransientError
 
 if TYPE_CHECKING:
-    import pandas  # type: ignore[import-untyped]
+    import pandas
 
 __all__ = ["query_df", "run_sql"]
 
@@ -63,7 +63,7 @@ def query_df(sql: str, tracking_uri: str | None = None, *, timeout_s: float = 30
     ClickHouse types (``DateTime64(3, 'UTC')`` -> ``datetime64[ms, UTC]``,
     ``Nullable(String)`` -> object with None ...).
     """
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     payload = run_sql(sql, "arrow", tracking_uri=tracking_uri, timeout_s=timeout_s)
     with pa.ipc.open_stream(payload) as reader:

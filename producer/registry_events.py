@@ -17,8 +17,9 @@ Version numbers are positive integers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from .errors import ContractError
 from .events import Body, _int, _key, _opt_str, _str, _str_map, register
@@ -109,7 +110,7 @@ class RegisteredModelCreated(Body):
     tags: Tags = ()
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RegisteredModelCreated":
+    def from_wire(cls, d: Mapping[str, Any]) -> RegisteredModelCreated:
         return cls(name=_name(d, "name"), description=_opt_str(d, "description") or "", tags=_tags(d))
 
     def to_wire(self) -> dict[str, Any]:
@@ -126,7 +127,7 @@ class RegisteredModelRenamed(Body):
     new_name: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RegisteredModelRenamed":
+    def from_wire(cls, d: Mapping[str, Any]) -> RegisteredModelRenamed:
         return cls(old_name=_name(d, "old_name"), new_name=_name(d, "new_name"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -140,7 +141,7 @@ class RegisteredModelDescriptionUpdated(Body):
     description: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RegisteredModelDescriptionUpdated":
+    def from_wire(cls, d: Mapping[str, Any]) -> RegisteredModelDescriptionUpdated:
         return cls(description=_str(d, "description"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -155,7 +156,7 @@ class RegisteredModelTagSet(Body):
     value: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RegisteredModelTagSet":
+    def from_wire(cls, d: Mapping[str, Any]) -> RegisteredModelTagSet:
         return cls(key=_key(d.get("key"), "tag"), value=_tag_value(d))
 
     def to_wire(self) -> dict[str, Any]:
@@ -169,7 +170,7 @@ class RegisteredModelTagDeleted(Body):
     key: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RegisteredModelTagDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> RegisteredModelTagDeleted:
         return cls(key=_key(d.get("key"), "tag"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -184,7 +185,7 @@ class RegisteredModelDeleted(Body):
     TYPE: ClassVar[str] = "registered_model_deleted"
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RegisteredModelDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> RegisteredModelDeleted:
         return cls()
 
     def to_wire(self) -> dict[str, Any]:
@@ -215,7 +216,7 @@ class ModelVersionCreated(Body):
     model_id: str | None = None
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ModelVersionCreated":
+    def from_wire(cls, d: Mapping[str, Any]) -> ModelVersionCreated:
         return cls(
             version=_version(d),
             source=_str(d, "source", empty=False),
@@ -246,7 +247,7 @@ class ModelVersionDescriptionUpdated(Body):
     description: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ModelVersionDescriptionUpdated":
+    def from_wire(cls, d: Mapping[str, Any]) -> ModelVersionDescriptionUpdated:
         return cls(version=_version(d), description=_str(d, "description"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -262,7 +263,7 @@ class ModelVersionTagSet(Body):
     value: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ModelVersionTagSet":
+    def from_wire(cls, d: Mapping[str, Any]) -> ModelVersionTagSet:
         return cls(version=_version(d), key=_key(d.get("key"), "tag"), value=_tag_value(d))
 
     def to_wire(self) -> dict[str, Any]:
@@ -277,7 +278,7 @@ class ModelVersionTagDeleted(Body):
     key: str
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ModelVersionTagDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> ModelVersionTagDeleted:
         return cls(version=_version(d), key=_key(d.get("key"), "tag"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -303,7 +304,7 @@ class ModelVersionStageTransitioned(Body):
     archived_by_version: int | None = None
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ModelVersionStageTransitioned":
+    def from_wire(cls, d: Mapping[str, Any]) -> ModelVersionStageTransitioned:
         return cls(
             version=_version(d),
             from_stage=_stage(d, "from_stage"),
@@ -331,7 +332,7 @@ class ModelVersionDeleted(Body):
     version: int
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "ModelVersionDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> ModelVersionDeleted:
         return cls(version=_version(d))
 
     def to_wire(self) -> dict[str, Any]:
@@ -352,7 +353,7 @@ class RegisteredModelAliasSet(Body):
     previous_version: int | None = None
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RegisteredModelAliasSet":
+    def from_wire(cls, d: Mapping[str, Any]) -> RegisteredModelAliasSet:
         return cls(alias=_alias(d), version=_version(d), previous_version=_opt_version(d, "previous_version"))
 
     def to_wire(self) -> dict[str, Any]:
@@ -369,7 +370,7 @@ class RegisteredModelAliasDeleted(Body):
     version: int
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> "RegisteredModelAliasDeleted":
+    def from_wire(cls, d: Mapping[str, Any]) -> RegisteredModelAliasDeleted:
         return cls(alias=_alias(d), version=_version(d))
 
     def to_wire(self) -> dict[str, Any]:

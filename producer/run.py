@@ -14,9 +14,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Mapping
+from typing import Any
 
 from .accumulator import Accumulator, OnFull
 from .errors import ParamConflictError
@@ -210,7 +211,7 @@ class Run:
                 self.producer.acc.add_event(self.run_id, RunEnded.from_wire({"status": status, "end_time_ms": _clock_ms()}))
         return self.producer.flush(timeout_s)
 
-    def __enter__(self) -> "Run":
+    def __enter__(self) -> Run:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -258,7 +259,7 @@ def start_run(experiment: str | None = None, *, run_name: str | None = None, tag
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+    except Exception:
         return "unknown"
 
 

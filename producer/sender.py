@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from .accumulator import Accumulator
 from .errors import ContractError, TransientError
@@ -119,7 +119,7 @@ class Sender:
                 if events:
                     self._deliver(events)
                 self._resend_spill(force=ticket > self._flushed)
-            except Exception:  # noqa: BLE001 - the sender thread must never die
+            except Exception:
                 log.exception("runledger sender: unexpected error")
             finally:
                 with acc.lock:

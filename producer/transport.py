@@ -9,7 +9,8 @@ The Kafka adapter lives in :mod:`producer.kafka_transport`.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
 
 import httpx
 import orjson
@@ -65,5 +66,5 @@ def transport_for(tracking_uri: str, **kafka_settings: object) -> Transport:
     if tracking_uri.startswith("kafka://"):
         from .kafka_transport import KafkaTransport  # needs the 'kafka' extra
 
-        return KafkaTransport(tracking_uri[len("kafka://"):], **kafka_settings)  # type: ignore[arg-type]
+        return KafkaTransport(tracking_uri[len("kafka://"):], **kafka_settings)
     raise ContractError(f"tracking_uri must start with http://, https:// or kafka://, got {tracking_uri!r}")

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from producer.errors import ContractError, NotFoundError, TransientError
 
@@ -121,7 +122,7 @@ class S3Artifacts:
         p = clean_path(path, allow_root=allow_root)
         return "/".join(x for x in (self.prefix, p) if x)
 
-    def _call(self, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         from minio.error import S3Error
 
         try:

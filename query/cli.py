@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any
 
 __all__ = ["main", "AREAS", "settings_from_args", "add_common"]
 
@@ -25,9 +26,10 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clickhouse-dsn", default=None, help="chdb:///path or http://user:pass@host:8123")
     p.add_argument("--database", default=None, help="ClickHouse database (default runledger)")
 
+from .settings import Settings  # noqa: E402 - light: only dataclasses
 
-def settings_from_args(args: argparse.Namespace, **extra: object) -> "object":
-    from .settings import Settings
+
+def settings_from_args(args: argparse.Namespace, **extra: Any) -> Settings:
 
     return Settings.from_env(
         data_dir=getattr(args, "data_dir", None),

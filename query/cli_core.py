@@ -10,7 +10,7 @@ import httpx
 from .cli import add_common, settings_from_args
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the tracking server (embedded by default, on 127.0.0.1:5000)")
     add_common(p)
     p.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from .cli import add_common, settings_from_args
 
@@ -58,7 +58,7 @@ def _port(raw: str) -> int:
     return v
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("ingest", help="run a Kafka -> ClickHouse ingest worker (one consumer-group member)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common(p)
@@ -99,11 +99,10 @@ def _ingest(args: argparse.Namespace) -> int:
     from producer.kafka_transport import KafkaSettings
 
     from .services import STARTUP_HOOKS  # noqa: F401 - areas register their projections on import
-    from .settings import Settings
 
-    settings = cast(Settings, settings_from_args(
+    settings = settings_from_args(
         args, kafka_bootstrap=args.kafka_bootstrap, kafka_topic=args.topic, kafka_group=args.group,
-        kafka_partitions=args.partitions, kafka_session_timeout_ms=args.session_timeout_ms, log_level=args.log_level))
+        kafka_partitions=args.partitions, kafka_session_timeout_ms=args.session_timeout_ms, log_level=args.log_level)
     if not settings.kafka_bootstrap:
         raise ContractError("runledger ingest needs Kafka: --kafka HOST:PORT[,HOST:PORT] or RUNLEDGER_KAFKA_BOOTSTRAP")
     bootstrap = KafkaSettings.parse(settings.kafka_bootstrap).bootstrap
@@ -138,7 +137,7 @@ def _ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run(worker: "IngestWorker") -> None:
+async def _run(worker: IngestWorker) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

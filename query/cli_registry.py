@@ -9,8 +9,9 @@ server unreachable.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -23,7 +24,7 @@ DEFAULT_URL = "http://127.0.0.1:5000"
 MAX_CELL = 60
 
 
-def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("registry", help="the model registry: audit trail, state as of a time (asks a server)")
     rs = p.add_subparsers(dest="registry_command", required=True, metavar="COMMAND")
 
@@ -106,4 +107,4 @@ def _pairs(d: dict[str, Any], empty: str = "-") -> str:
 
 
 def _time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]

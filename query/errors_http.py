@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from producer.errors import ConflictError, ContractError, NotFoundError, RunledgerError, TransientError
 
@@ -48,5 +48,5 @@ def parse_time_ms(value: str | None) -> int | None:
     except ValueError as exc:
         raise ContractError(f"as_of {value!r} is neither ISO 8601 nor milliseconds since the epoch") from exc
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)

@@ -16,15 +16,16 @@ Order-by: ``entity [ASC|DESC]``, e.g. ``metrics.loss DESC``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Mapping, Union
+from typing import Literal
 
 from producer.errors import ContractError
 
 __all__ = ["Clause", "OrderBy", "FilterError", "parse_filter", "parse_order_by", "RUN_ATTRIBUTES", "EXPERIMENT_ATTRIBUTES"]
 
 Kind = Literal["metric", "param", "tag", "attribute"]
-Value = Union[str, float, tuple[str, ...], None]
+Value = str | float | tuple[str, ...] | None
 
 
 class FilterError(ContractError):

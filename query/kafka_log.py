@@ -32,7 +32,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ingest.consumer import IngestConfig, IngestWorker, WorkerThread
 from ingest.kafka_admin import end_offsets, ensure_topic

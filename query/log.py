@@ -8,7 +8,8 @@ produced offsets.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from ingest.group_commit import GroupCommitter
 from ingest.writer import Writer, WriteResult

@@ -7,7 +7,8 @@ route writes SQL of its own.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ingest.eventlog import EVENT_COLUMNS, row_to_event
 from ingest.sink import ClickHouseStore
@@ -180,7 +181,7 @@ class Reads:
         if limit is not None:
             page = " LIMIT {lim:UInt64} OFFSET {off:UInt64}"
             p.update(lim=limit, off=offset)
-        names, cols = self.store.query_columns(
+        _names, cols = self.store.query_columns(
             "SELECT step, toUnixTimestamp64Milli(timestamp), value, rank FROM metric_points FINAL "
             f"WHERE {where} ORDER BY step{page}", p)
         if not cols:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import registry as reg
@@ -13,7 +13,7 @@ __all__ = ["model_json", "version_json", "event_json", "entry_json", "iso"]
 
 def iso(ms: int) -> str:
     """``2026-11-20T10:00:00.000Z``"""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def version_json(model: reg.ModelState, v: reg.VersionState) -> dict[str, Any]:

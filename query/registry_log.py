@@ -9,7 +9,8 @@ and decoded lazily, so a replay folds while it reads.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from ingest.eventlog import EVENT_COLUMNS, row_to_event
 from ingest.registry_sequence import REGISTRY_TYPES_SQL
@@ -29,7 +30,8 @@ class ClickHouseRegistryLog:
         self.page_events = page_events
 
     def events(self, models: Sequence[str] | None = None, *, until_ms: int | None = None) -> Iterator[Event]:
-        where, params = [f"type IN ({REGISTRY_TYPES_SQL})"], {"n": self.page_events}
+        where: list[str] = [f"type IN ({REGISTRY_TYPES_SQL})"]
+        params: dict[str, Any] = {"n": self.page_events}
         if models is not None:
             if not models:
                 return

@@ -31,7 +31,7 @@ log = logging.getLogger("runledger.registry")
 EXTRA_KEY = "registry"
 
 
-def start_registry(services: "Services") -> None:
+def start_registry(services: Services) -> None:
     """Start-up hook: the registry service, its state folded from the log."""
     service = RegistryService(services.log, ClickHouseRegistryLog(services.store), clock_ms=services.clock_ms,
                               source=services.source, distributed=services.log.mode != "embedded")
@@ -41,7 +41,7 @@ def start_registry(services: "Services") -> None:
     services.extras[EXTRA_KEY] = service
 
 
-def registry_service(services: "Services") -> RegistryService:
+def registry_service(services: Services) -> RegistryService:
     """The server's registry service (built by :func:`start_registry`)."""
     service = services.extras.get(EXTRA_KEY)
     if not isinstance(service, RegistryService):

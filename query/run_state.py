@@ -9,8 +9,9 @@ So ``as_of`` reads, rebuild and live ingest share one definition of meaning.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ingest.rows import project_rows
 from producer.events import Event
@@ -58,7 +59,7 @@ def fold_runs(events: Iterable[Event]) -> dict[str, RunState]:
 
 
 def _int_or_none(v: str | None) -> int | None:
-    return int(v) if v not in (None, "") else None
+    return int(v) if v else None
 
 
 def run_state_dict(s: RunState, metrics: dict[str, dict[str, Any]]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ class Settings:
         return self.artifacts_uri or str((self.data_dir / "artifacts").resolve())
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
         """Read RUNLEDGER_<FIELD> variables, then apply non-None ``overrides``."""
         env = dict(os.environ if env is None else env)
         values: dict[str, Any] = {}

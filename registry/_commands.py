@@ -9,7 +9,6 @@ do; :func:`registry.decide` resolves it to the stable id. Versions are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = [
     "Command",
@@ -144,8 +143,8 @@ class DeleteAlias:
     alias: str
 
 
-Command = Union[
-    CreateModel, RenameModel, UpdateModelDescription, SetModelTag, DeleteModelTag, DeleteModel,
-    CreateVersion, UpdateVersionDescription, SetVersionTag, DeleteVersionTag, TransitionStage,
-    DeleteVersion, SetAlias, DeleteAlias,
-]
+Command = (
+    CreateModel | RenameModel | UpdateModelDescription | SetModelTag | DeleteModelTag | DeleteModel
+    | CreateVersion | UpdateVersionDescription | SetVersionTag | DeleteVersionTag | TransitionStage
+    | DeleteVersion | SetAlias | DeleteAlias
+)

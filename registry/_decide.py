@@ -12,7 +12,8 @@ that is not there, as MLflow accepts silently).
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from producer.errors import ConflictError, ContractError
 from producer.events import Body, Event

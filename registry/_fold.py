@@ -18,7 +18,8 @@ rebuilds the same registry as the live fold.
 from __future__ import annotations
 
 import gc
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from producer.events import Event
 from producer.registry_events import (

@@ -9,7 +9,8 @@ bodies, so they agree with what ``as_of`` shows at those instants.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, NamedTuple, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
 
 from producer.errors import NotFoundError
 from producer.events import Event

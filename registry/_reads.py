@@ -7,7 +7,8 @@ malformed ``models:/`` URI) raises :class:`ContractError`.
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from producer.errors import ContractError, NotFoundError
 from producer.registry_events import STAGES

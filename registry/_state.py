@@ -12,7 +12,8 @@ makes ``as_of`` and step-by-step history cheap and safe.
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from collections.abc import Mapping
+from typing import NamedTuple
 
 __all__ = ["VersionState", "ModelState", "RegistryState", "EMPTY"]
 

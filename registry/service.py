@@ -58,8 +58,9 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Protocol
 
 from producer.errors import ConflictError, NotFoundError
 from producer.events import Event, Source

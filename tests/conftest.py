@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import ServerProcess  # noqa: E402
+from servers import ServerProcess
 
 
 @pytest.fixture

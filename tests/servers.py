@@ -55,9 +55,9 @@ class ServerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 90.0) -> "ServerProcess":
+    def start(self, timeout_s: float = 90.0) -> ServerProcess:
         self.log_path = self.data_dir.parent / f"server-{self.port}.log"
-        log = open(self.log_path, "ab")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the handle outlives this block
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             [*RUNLEDGER, "serve", "--data-dir", str(self.data_dir), "--port", str(self.port), *self.extra_args],

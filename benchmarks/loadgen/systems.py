@@ -159,7 +159,7 @@ class MlflowServer:
         if self.backend == "postgresql":
             self.postgres = Postgres().start()
             store = self.postgres.sqlalchemy_uri
-        log = open(self.dir / "server.log", "ab")
+        log = open(self.dir / "server.log", "ab")  # noqa: SIM115 - the handle outlives this block
         self.proc = subprocess.Popen(
             [mlflow_bin, "server", "--backend-store-uri", store,
              "--artifacts-destination", str(self.dir / "artifacts"), "--host", "127.0.0.1", "--port", str(self.port)],

@@ -87,7 +87,7 @@ def runledger_rank(uri: str, run_id: str, rank: int, w: Workload, spill_dir: str
         res.last_call_s = time.time()
         res.delivered = run.finish(timeout_s=600) if not run_id else run.flush(timeout_s=600)
         res.done_s = time.time()
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which marks the row failed
+    except Exception as exc:
         res.error = f"{type(exc).__name__}: {exc}"
     res.peak_rss_kb = peak_rss_kb()
     return res.to_dict()
@@ -124,18 +124,18 @@ def mlflow_rank(uri: str, run_id: str, rank: int, w: Workload, synchronous: bool
         for f in futures:
             try:
                 f.wait()
-            except Exception as exc:  # noqa: BLE001 - the async client's loss: counted by the parent
+            except Exception as exc:
                 res.delivered = False
                 res.error = res.error or f"{type(exc).__name__}: {str(exc)[:200]}"
         try:
             mlflow.flush_async_logging()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             res.delivered = False
             res.error = res.error or f"{type(exc).__name__}: {str(exc)[:200]}"
         if not run_id:
             mlflow.end_run()
         res.done_s = time.time()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         res.delivered = False
         res.error = res.error or f"{type(exc).__name__}: {str(exc)[:200]}"
         res.done_s = time.time()

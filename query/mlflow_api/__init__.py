@@ -38,7 +38,8 @@ ARTIFACT_ROUTERS: list[APIRouter] = []
 #: Routers served as they are (``/health``, ``/api/3.0/mlflow/server-info``).
 TOP_ROUTERS: list[APIRouter] = []
 #: Area modules imported by :func:`mount`; each appends its router on import. Add yours with a one-line edit.
-AREAS: list[str] = [f"{__name__}.{m}" for m in ("server", "experiments", "runs", "metrics", "artifacts", "logged_models", "registry", "model_versions")]
+AREAS: list[str] = [f"{__name__}.{m}" for m in (
+    "server", "experiments", "runs", "metrics", "artifacts", "logged_models", "registry", "model_versions")]
 
 PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -24,7 +25,7 @@ def store_of(services: Services) -> ArtifactStore:
     store = services.extras.get(_KEY)
     if store is None:
         store = services.extras[_KEY] = artifact_store(services.settings)
-    return store  # type: ignore[no-any-return]
+    return store
 
 
 @router.get("/artifacts", summary="List artifacts under ?path=")

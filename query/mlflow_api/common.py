@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fnmatch import fnmatchcase
-from typing import Any, Sequence
+from typing import Any
 
 from producer.events import Body, Event
 

@@ -8,7 +8,8 @@ the rest reaches the server's :class:`~registry.service.RegistryService`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from fastapi import Request
 

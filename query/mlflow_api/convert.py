@@ -8,7 +8,8 @@ the server's proxy (it cannot reach the server's folder or bucket itself).
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .errors import invalid
 from .routing import wire_float

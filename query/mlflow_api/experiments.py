@@ -6,8 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from producer.events import ExperimentCreated, ExperimentDeleted, ExperimentRenamed, ExperimentRestored, \
-    ExperimentTagSet
+from producer.events import (
+    ExperimentCreated,
+    ExperimentDeleted,
+    ExperimentRenamed,
+    ExperimentRestored,
+    ExperimentTagSet,
+)
 from producer.ids import experiment_id_for
 
 from ..filters import EXPERIMENT_ATTRIBUTES, Clause, parse_filter, parse_order_by
@@ -102,7 +107,7 @@ def search_experiments(services: Services, params: dict[str, Any], request: Requ
         field = EXPERIMENT_ATTRIBUTES.get(o.key, o.key) if o.kind == "attribute" else None
         if field is None:
             raise invalid(f"Invalid order_by entity {o.kind}.{o.key}: experiments order by attributes only")
-        found.sort(key=lambda e, f=field: e[f], reverse=not o.ascending)
+        found.sort(key=lambda e, f=field: e[f], reverse=not o.ascending)  # type: ignore[misc]
     offset = decode_token(optional_str(params, "page_token"))
     page = found[offset:offset + max_results]
     out: dict[str, Any] = {"experiments": [_json(services, e) for e in page]}

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Iterator
 from operator import itemgetter
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -21,8 +22,14 @@ from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
 from producer.ids import new_id
-from producer.mlflow_events import (LoggedModelCreated, LoggedModelDeleted, LoggedModelFinalized,
-                                    LoggedModelParamsLogged, LoggedModelTagDeleted, LoggedModelTagsSet)
+from producer.mlflow_events import (
+    LoggedModelCreated,
+    LoggedModelDeleted,
+    LoggedModelFinalized,
+    LoggedModelParamsLogged,
+    LoggedModelTagDeleted,
+    LoggedModelTagsSet,
+)
 
 from ..filters import Clause, parse_filter
 from ..services import Services, get_services

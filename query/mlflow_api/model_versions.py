@@ -18,19 +18,27 @@ from urllib.parse import unquote, urlparse
 from fastapi import APIRouter, Request
 
 import registry as reg
+from producer.errors import NotFoundError
+from producer.mlflow_events import LoggedModelTagsSet
+from producer.registry_events import ModelVersionCreated
 from registry.service import RegistryService
 
 from ..filters import Clause, parse_filter
 from ..registry_startup import registry_service
 from ..services import Services
 from . import ROUTERS
-from producer.errors import NotFoundError
-from producer.mlflow_events import LoggedModelTagsSet
-from producer.registry_events import ModelVersionCreated
-
 from .common import append_or_raise, clause_holds
-from .common_registry import (VERSION_ATTRIBUTES, execute, flag, model_named, page, sort_rows, tag_holds,
-                              version_json, version_number)
+from .common_registry import (
+    VERSION_ATTRIBUTES,
+    execute,
+    flag,
+    model_named,
+    page,
+    sort_rows,
+    tag_holds,
+    version_json,
+    version_number,
+)
 from .convert import proxied_location, tags_of
 from .errors import invalid, not_found
 from .log_reads import LogReads

@@ -21,8 +21,17 @@ from ..registry_startup import registry_service
 from ..services import Services
 from . import ROUTERS
 from .common import clause_holds
-from .common_registry import (MODEL_ATTRIBUTES, execute, model_json, model_named, page, sort_rows, tag_holds,
-                              version_json, version_number)
+from .common_registry import (
+    MODEL_ATTRIBUTES,
+    execute,
+    model_json,
+    model_named,
+    page,
+    sort_rows,
+    tag_holds,
+    version_json,
+    version_number,
+)
 from .convert import tags_of
 from .errors import invalid, not_found
 from .request import optional_str, required_str, str_list

@@ -19,7 +19,7 @@ __all__ = ["read_params", "required_str", "optional_str", "optional_int", "str_l
 async def read_params(request: Request) -> dict[str, Any]:
     """Query parameters (repeated keys become lists) overlaid with the JSON object body, if any."""
     out: dict[str, Any] = {}
-    for key in request.query_params.keys():
+    for key in request.query_params:
         values = request.query_params.getlist(key)
         out[key] = values if len(values) > 1 or key.endswith("[]") else values[0]
     if request.method in ("POST", "PATCH", "PUT", "DELETE"):

@@ -9,7 +9,8 @@ JSON (metric values go through :func:`wire_float`).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response

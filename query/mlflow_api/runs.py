@@ -16,8 +16,18 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 
-from producer.events import (MetricsLogged, ParamsLogged, RunCreated, RunDeleted, RunEnded, RunRenamed, RunRestored,
-                             RunStatusChanged, TagsDeleted, TagsSet)
+from producer.events import (
+    MetricsLogged,
+    ParamsLogged,
+    RunCreated,
+    RunDeleted,
+    RunEnded,
+    RunRenamed,
+    RunRestored,
+    RunStatusChanged,
+    TagsDeleted,
+    TagsSet,
+)
 from producer.ids import new_id
 from producer.mlflow_events import RunInputsLogged, RunOutputsLogged
 

@@ -46,5 +46,5 @@ def _ingest(services: Services, raw: bytes) -> dict[str, Any]:
     rejected = [{"index": r.position, "event_id": r.event_id, "reason": r.reason} for r in rejections]
     rejected += [{"index": good_positions[index_of[d.event_id]], "event_id": d.event_id, "reason": d.reason}
                  for d in result.rejected if d.event_id in index_of]
-    rejected.sort(key=lambda r: r["index"])
+    rejected.sort(key=lambda r: int(r["index"] or 0))
     return {"accepted": len(events) - len(result.rejected), "rejected": rejected}

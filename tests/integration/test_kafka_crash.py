@@ -19,8 +19,8 @@ import os
 import random
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from kafka_broker import (

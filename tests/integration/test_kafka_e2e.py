@@ -12,8 +12,8 @@ import asyncio
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 import pytest
@@ -202,7 +202,7 @@ def test_the_gateway_refuses_malformed_batches_clearly(kafka_server: ServerProce
 def test_runledger_ingest_refuses_bad_input_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNLEDGER_")}
     out = subprocess.run([*RUNLEDGER, "ingest", "--data-dir", str(tmp_path / "d"), "--metrics-port", "0", *args],
-                         capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+                         capture_output=True, text=True, timeout=60, cwd=REPO, env=env, check=False)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
 
@@ -236,7 +236,7 @@ def test_runledger_ingest_refuses_bad_environment_with_one_line(env: dict[str, s
 def test_serve_in_kafka_mode_refuses_bad_input_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNLEDGER_")}
     out = subprocess.run([*RUNLEDGER, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0", *args],
-                         capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+                         capture_output=True, text=True, timeout=60, cwd=REPO, env=env, check=False)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
 

@@ -8,20 +8,19 @@ right after a write that returned sees it.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
-import mlflow  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param  # noqa: E402
-
-from kafka_broker import MotoS3, TansuBroker, server_env  # noqa: E402
-from servers import ServerProcess  # noqa: E402
+import mlflow
+from kafka_broker import MotoS3, TansuBroker, server_env
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from servers import ServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning")]
 

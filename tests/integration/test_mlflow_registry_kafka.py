@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
-import mlflow  # noqa: E402
-import mlflow.pyfunc  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-
-from kafka_broker import MotoS3, TansuBroker, server_env  # noqa: E402
-from servers import ServerProcess  # noqa: E402
+import mlflow
+import mlflow.pyfunc
+from kafka_broker import MotoS3, TansuBroker, server_env
+from mlflow import MlflowClient
+from servers import ServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::FutureWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning")]

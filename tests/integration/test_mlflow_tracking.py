@@ -10,20 +10,19 @@ from __future__ import annotations
 import math
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # a server error must fail the test, not retry
 
-import mlflow  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.entities import Metric, Param, RunTag  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-
-from servers import ServerProcess  # noqa: E402
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from servers import ServerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -217,7 +216,7 @@ def test_async_logging_from_many_threads_loses_nothing(client: MlflowClient) -> 
         try:
             for s in range(20):
                 client.log_metric(rid, f"t{thread}", float(s), step=s)
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=log, args=(t,)) for t in range(5)]

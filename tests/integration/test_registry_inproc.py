@@ -23,8 +23,9 @@ import multiprocessing
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -61,7 +62,7 @@ def in_child(fn: Callable[..., Any], *args: Any, timeout_s: float = 240.0) -> An
 def _child_main(send: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         send.send(("ok", fn(*args)))
-    except BaseException:  # noqa: BLE001 - reported to the parent with its traceback
+    except BaseException:
         send.send(("error", traceback.format_exc()))
 
 
@@ -238,8 +239,8 @@ def test_runledger_rebuild_recomputes_the_registry_projections(tmp_path: Path) -
 def kafka_check(bootstrap: str, data_dir: str) -> dict[str, Any]:
     from ingest.consumer import IngestConfig, IngestWorker, WorkerThread
     from producer.events import Event
-    from producer.registry_events import RegisteredModelCreated
     from producer.ids import new_id
+    from producer.registry_events import RegisteredModelCreated
     from query.kafka_log import KafkaLog
     from query.settings import Settings
     from registry.service import RegistryService, model_id_for_name
@@ -285,7 +286,7 @@ def kafka_check(bootstrap: str, data_dir: str) -> dict[str, Any]:
         def create_version(i: int) -> None:
             try:
                 services[i % 2].execute(r.CreateVersion(name="m", source=f"s3://m/{i}"), actor=f"t{i}")
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         t0 = time.perf_counter()

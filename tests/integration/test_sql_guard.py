@@ -51,7 +51,7 @@ def docker_unavailable() -> str | None:
         import docker
 
         docker.from_env(timeout=3).ping()
-    except Exception as exc:  # noqa: BLE001 - any failure means no engine to run containers on
+    except Exception as exc:
         return (f"no Docker engine reachable ({type(exc).__name__}: {str(exc)[:100]}); the ClickHouse-server "
                 f"variant of the SQL guard tests needs one (testcontainers); the chDB variant covers this machine")
     return None

@@ -121,7 +121,7 @@ def test_loop_thread_runs_coroutines_and_bounds_them() -> None:
             return 42
 
         assert loop.run(answer(), 1.0) == 42
-        with pytest.raises(TransientError, match="within 0.1 s"):
+        with pytest.raises(TransientError, match=r"within 0\.1 s"):
             loop.run(asyncio.sleep(5), 0.1)
     finally:
         loop.close()

@@ -9,8 +9,17 @@ import pytest
 
 import registry as reg
 from query.filters import FilterError, parse_filter
-from query.mlflow_api.common_registry import (MODEL_ATTRIBUTES, VERSION_ATTRIBUTES, flag, model_json, page, sort_rows,
-                                              tag_holds, version_json, version_number)
+from query.mlflow_api.common_registry import (
+    MODEL_ATTRIBUTES,
+    VERSION_ATTRIBUTES,
+    flag,
+    model_json,
+    page,
+    sort_rows,
+    tag_holds,
+    version_json,
+    version_number,
+)
 from query.mlflow_api.convert import decode_token
 from query.mlflow_api.errors import MlflowError
 from query.mlflow_api.logged_models import unique_model_versions

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from producer import events as ev
-from producer.events import Event
 from ingest.conflicts import check_conflicts
 from ingest.rows import event_version, project_rows
+from producer import events as ev
+from producer.events import Event
 from query.run_state import fold_runs
 
 RUN = "a" * 32

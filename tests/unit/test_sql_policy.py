@@ -85,7 +85,8 @@ ALLOWED = {
         {"type": "TablesInSelectQueryElement", "table_expression":
             {"type": "TableExpression", "database_and_table_name": table("runs", "r")}},
         {"type": "TablesInSelectQueryElement", "table_join": {"type": "TableJoin", "kind": "INNER",
-                                                              "on_expression": fn("equals", ident("r.run_id"), ident("p.run_id"))},
+                                                              "on_expression": fn("equals", ident("r.run_id"),
+                                                                                  ident("p.run_id"))},
          "table_expression": {"type": "TableExpression", "database_and_table_name": table("params", "p")}}]}),
     "a CTE named like a raw table, used in its scope": q(
         {"type": "Asterisk"}, tables=from_(table("events")), ctes={"events": q(lit(1))}),
@@ -138,7 +139,8 @@ REFUSED = {
         {"type": "Asterisk"},
         tables=from_(subquery(q({"type": "Asterisk"}, tables=from_(table("events")), ctes={"events": q(lit(1))})),
                      table("events"))), "'events' is not reachable"),
-    "a table function": (q({"type": "Asterisk"}, tables=from_(fn("file", lit("/etc/passwd")))), "table function file()"),
+    "a table function": (q({"type": "Asterisk"}, tables=from_(fn("file", lit("/etc/passwd")))),
+                         "table function file()"),
     "numbers()": (q({"type": "Asterisk"}, tables=from_(fn("numbers", lit(10)))), "table function numbers()"),
     "url() in a join": (q({"type": "Asterisk"}, tables=from_(table("metrics"), fn("url", lit("http://x")))),
                         "table function url()"),
