@@ -51,7 +51,8 @@ def decode_record(topic: str, partition: int, offset: int, value: bytes | None) 
     if not isinstance(parsed, list):
         return _dead(partition, offset, f"{where}: expected a JSON array of events, got {type(parsed).__name__}", value)
     events, rejections = decode_items(parsed)
-    rejected = [DeadLetter(r.event_id or "", f"{where} item {r.position}: {r.reason}", r.raw) for r in rejections]
+    rejected = [DeadLetter(r.event_id or "", f"{where} item {r.position}: {r.reason}", r.raw, "decode")
+                for r in rejections]
     points = sum(len(e.body) for e in events if isinstance(e.body, MetricsLogged))
     return Decoded(partition, offset, events, rejected, points)
 
@@ -60,4 +61,4 @@ def _dead(partition: int, offset: int, reason: str, raw: bytes) -> Decoded:
     if len(raw) > MAX_RAW_BYTES:
         reason += f" (raw payload of {len(raw)} bytes cut to {MAX_RAW_BYTES})"
         raw = raw[:MAX_RAW_BYTES]
-    return Decoded(partition, offset, [], [DeadLetter("", reason, raw)], 0)
+    return Decoded(partition, offset, [], [DeadLetter("", reason, raw, "decode")], 0)

@@ -71,7 +71,8 @@ def _write_each(writer: Writer, events: Sequence[Event]) -> tuple[list[Event], i
         try:
             ok, bad = _write(writer, [e])
         except StorageError as exc:
-            writer.dead_letter([DeadLetter(e.id, f"ClickHouse refused the event: {exc}", encode_event(e))],
+            writer.dead_letter([DeadLetter(e.id, f"ClickHouse refused the event: {exc}", encode_event(e),
+                                           "storage")],
                                origin=ORIGIN)
             refused += 1
             continue

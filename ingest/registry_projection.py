@@ -16,36 +16,29 @@ deleted), ``tag.<key>`` and ``alias.<alias>`` (value: the version number;
 ``tag.<key>``. Numbers and times (ms since the epoch) are decimal strings;
 an absent run id is ``""``.
 
-``version`` is the first 64 bits of the event id (:func:`ingest.rows.event_version`).
+``version`` is the first 64 bits of the event id (:func:`producer.ids.id_version`).
 The registry service keeps one model's event ids strictly increasing even
 across API processes with skewed clocks, so "newest event wins" follows
 the model's own order.
 
-Importing this module registers the projector for every registry event
-type in :data:`ingest.rows.EXTRA_PROJECTORS`, the tables in
-:data:`ingest.rebuild.EXTRA_PROJECTION_TABLES` (so ``rebuild`` truncates and
-recomputes them) and their DDL as schema migration 2 in
-:data:`ingest.schema.MIGRATIONS`. ``query.services`` imports it, so the
-server, ``runledger ingest`` and ``runledger rebuild`` all do.
+:data:`ingest.rows.PROJECTORS` routes every registry event type to
+:func:`project_registry_event`; :mod:`ingest.schema` lists the tables (so
+``rebuild`` recomputes them) and their DDL (schema migration 2).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from producer import registry_events as rev
 from producer.events import Event
+from producer.ids import id_version
 
-from .rebuild import EXTRA_PROJECTION_TABLES
-from .rows import EXTRA_PROJECTORS, Batch, TableRows, event_version
-from .schema import MIGRATIONS
+from .batch import Batch
 
-__all__ = ["MODEL_FIELDS", "VERSION_FIELDS", "REGISTRY_TABLES", "MIGRATION_VERSION", "DDL", "project_registry_event"]
+__all__ = ["MODEL_FIELDS", "VERSION_FIELDS", "REGISTRY_TABLES", "DDL", "project_registry_event"]
 
 MODEL_FIELDS = "registry_model_fields"
 VERSION_FIELDS = "registry_version_fields"
 REGISTRY_TABLES = (MODEL_FIELDS, VERSION_FIELDS)
-MIGRATION_VERSION = 2
 
 DDL = [
     f"""CREATE TABLE IF NOT EXISTS {MODEL_FIELDS} (
@@ -63,11 +56,11 @@ class _Rows:
     __slots__ = ("model_id", "models", "v", "versions")
 
     def __init__(self, batch: Batch, event: Event) -> None:
-        self.models = _table(batch, MODEL_FIELDS, "model_id", "field", "value", "deleted", "version")
-        self.versions = _table(batch, VERSION_FIELDS, "model_id", "version_number", "field", "value", "deleted",
-                               "version")
+        self.models = batch.table(MODEL_FIELDS, "model_id", "field", "value", "deleted", "version")
+        self.versions = batch.table(VERSION_FIELDS, "model_id", "version_number", "field", "value", "deleted",
+                                    "version")
         self.model_id = event.entity
-        self.v = event_version(event.id)
+        self.v = id_version(event.id)
 
     def model(self, **fields: object) -> None:
         for name, value in fields.items():
@@ -83,13 +76,6 @@ class _Rows:
     def version_key(self, number: int, field: str, value: object, *, deleted: int = 0) -> None:
         self.versions.extend(model_id=self.model_id, version_number=number, field=field, value=_str(value),
                              deleted=deleted, version=self.v)
-
-
-def _table(batch: Batch, name: str, *columns: str) -> TableRows:
-    rows = batch.extra.get(name)
-    if rows is None:
-        rows = batch.extra[name] = TableRows({c: [] for c in columns})
-    return rows
 
 
 def _str(value: object) -> str:
@@ -150,15 +136,3 @@ def _project_version_change(e: Event, rows: _Rows) -> None:
         return
     rows.model(updated_ms=ts)
 
-
-def _register() -> None:
-    claimed = MIGRATIONS.setdefault(MIGRATION_VERSION, DDL)
-    if claimed is not DDL:
-        raise RuntimeError(f"schema migration {MIGRATION_VERSION} is already taken by another module")
-    projector: Callable[[Event, Batch], None] = project_registry_event
-    for event_type in rev.REGISTRY_EVENT_TYPES:
-        EXTRA_PROJECTORS[event_type] = projector
-    EXTRA_PROJECTION_TABLES.extend(t for t in REGISTRY_TABLES if t not in EXTRA_PROJECTION_TABLES)
-
-
-_register()

@@ -38,8 +38,7 @@ from typing import Any, Protocol
 
 from producer.events import Event
 from producer.registry_events import REGISTRY_EVENT_TYPES
-
-from .conflicts import Conflict
+from tracking import Conflict
 
 __all__ = ["check_registry_sequence", "recorded_positions", "registry_entities", "REGISTRY_TYPES_SQL"]
 
@@ -77,11 +76,12 @@ def check_registry_sequence(
         expected = count.get(model, 0) + 1
         if model in refused_models:
             bad.append(Conflict(e, f"model changed concurrently (an earlier event of model {model} in the same "
-                                   f"batch was refused; expected position {expected}, got {e.seq})"))
+                                   f"batch was refused; expected position {expected}, got {e.seq})", "sequence"))
             continue
         if e.seq not in (0, expected):
             refused_models.add(model)
-            bad.append(Conflict(e, f"model changed concurrently (expected position {expected}, got {e.seq})"))
+            bad.append(Conflict(e, f"model changed concurrently (expected position {expected}, got {e.seq})",
+                                "sequence"))
             continue
         count[model] = expected
         ok.append(e)

@@ -19,7 +19,9 @@ from typing import Protocol
 
 from producer.registry_events import REGISTRY_EVENT_TYPES
 
-__all__ = ["MIGRATIONS", "PROJECTION_TABLES", "VIEWS", "apply_schema", "SCHEMA_VERSION"]
+from . import mlflow_projection, registry_projection
+
+__all__ = ["MIGRATIONS", "PROJECTION_TABLES", "VIEWS", "apply_schema", "SCHEMA_VERSION", "latest_metrics_mv"]
 
 
 class _Commander(Protocol):
@@ -28,6 +30,21 @@ class _Commander(Protocol):
 
 
 _UTC = "DateTime64(3, 'UTC')"
+
+
+def latest_metrics_mv(suffix: str) -> str:
+    """The materialized view that keeps ``latest_metrics_agg<suffix>`` from ``metric_points<suffix>``
+    (``rebuild`` builds a shadow pair with suffix ``__rebuild``)."""
+    return f"""CREATE MATERIALIZED VIEW IF NOT EXISTS latest_metrics_mv{suffix} TO latest_metrics_agg{suffix} AS
+    SELECT run_id, key,
+        argMaxState(value, (step, timestamp)) AS last,
+        max(step) AS last_step,
+        max(timestamp) AS last_timestamp,
+        min(value) AS min_value,
+        max(value) AS max_value,
+        uniqExactState(step) AS steps
+    FROM metric_points{suffix} GROUP BY run_id, key"""
+
 _REGISTRY_TYPES_SQL = ", ".join(f"'{t}'" for t in sorted(REGISTRY_EVENT_TYPES))
 
 _V1 = [
@@ -70,15 +87,7 @@ _V1 = [
         steps AggregateFunction(uniqExact, Int64)
     ) ENGINE = AggregatingMergeTree
     ORDER BY (run_id, key)""",
-    """CREATE MATERIALIZED VIEW IF NOT EXISTS latest_metrics_mv TO latest_metrics_agg AS
-    SELECT run_id, key,
-        argMaxState(value, (step, timestamp)) AS last,
-        max(step) AS last_step,
-        max(timestamp) AS last_timestamp,
-        min(value) AS min_value,
-        max(value) AS max_value,
-        uniqExactState(step) AS steps
-    FROM metric_points GROUP BY run_id, key""",
+    latest_metrics_mv(""),
     # Run and experiment attributes as (entity, field) -> value, newest event wins.
     """CREATE TABLE IF NOT EXISTS run_fields (
         run_id String, field LowCardinality(String), value String, version UInt64
@@ -213,7 +222,7 @@ VIEWS = {
         ) AS a ON a.model_id = v.model_id AND a.version = v.version""",
 }
 
-#: Projection tables that ``rebuild`` truncates and recomputes from ``events``.
+#: Projection tables that ``rebuild`` recomputes from ``events`` (into shadows, swapped in at once).
 PROJECTION_TABLES = (
     "metric_points",
     "latest_metrics_agg",
@@ -222,10 +231,18 @@ PROJECTION_TABLES = (
     "run_tags",
     "experiment_fields",
     "experiment_tags",
+    *registry_projection.REGISTRY_TABLES,
+    *mlflow_projection.MLFLOW_TABLES,
 )
 
+#: Migration 3: MLflow's run inputs and model metrics tables; why an event was refused, as a kind.
+_V3 = [
+    *mlflow_projection.DDL,
+    "ALTER TABLE dead_letter ADD COLUMN IF NOT EXISTS kind LowCardinality(String) DEFAULT '' AFTER origin",
+]
+
 #: version -> statements. Append, never edit an applied one.
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: registry_projection.DDL, 3: _V3}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 
@@ -244,4 +261,4 @@ def apply_schema(client: _Commander, extra_views: dict[str, str] | None = None) 
         client.command(f"INSERT INTO schema_migrations (version) VALUES ({version})")
     for stmt in {**VIEWS, **(extra_views or {})}.values():
         client.command(stmt)
-    return max(MIGRATIONS)  # areas add migrations on import (registry_projection), after SCHEMA_VERSION was set
+    return SCHEMA_VERSION

@@ -16,10 +16,11 @@ from typing import NamedTuple
 
 from producer.codec import Rejection, encode_event
 from producer.events import Event
+from tracking import check_conflicts, experiment_ids, experiment_names, param_runs
 
-from .conflicts import check_conflicts, experiment_ids, experiment_names, param_runs
+from .batch import Batch
 from .registry_sequence import check_registry_sequence, recorded_positions
-from .rows import Batch, project_rows
+from .rows import project_rows
 from .sink import Store
 
 __all__ = ["Writer", "WriteResult", "DeadLetter", "WriterStats"]
@@ -28,11 +29,13 @@ log = logging.getLogger("runledger.ingest")
 
 
 class DeadLetter(NamedTuple):
-    """One event (or unreadable message) refused, with why."""
+    """One event (or unreadable message) refused, with why; ``kind`` names the rule (``param``, ``name``,
+    ``sequence``, ``decode``, ...) so readers can tell conflicts from corruption."""
 
     event_id: str
     reason: str
     raw: bytes
+    kind: str = ""
 
 
 @dataclass(slots=True)
@@ -85,21 +88,29 @@ class Writer:
         ok, conflicts = check_conflicts(batch, self._recorded_params(batch), self._experiment_owners(batch),
                                        self._existing_experiments(batch))
         ok, out_of_sequence = check_registry_sequence(ok, *recorded_positions(self.store, ok))
-        return ok, [DeadLetter(c.event.id, c.reason, encode_event(c.event)) for c in (*conflicts, *out_of_sequence)]
+        return ok, [DeadLetter(c.event.id, c.reason, encode_event(c.event), c.kind)
+                    for c in (*conflicts, *out_of_sequence)]
 
-    def insert_batch(self, batch: Batch) -> None:
-        """Insert every non-empty table of ``batch``: the log first, then projections."""
+    def insert_batch(self, batch: Batch, *, suffix: str = "") -> None:
+        """Insert every non-empty table of ``batch``: the log first, then projections.
+
+        ``suffix`` targets the projection tables ``<table><suffix>`` (``rebuild``'s shadows); the log
+        itself is never written with a suffix.
+        """
         for table, rows in batch.tables():
-            self.store.insert_columns(table, rows.columns)
-        n_points = len(batch.metric_points)
+            if suffix and table == "events":
+                raise ValueError("the event log has no shadow table")
+            self.store.insert_columns(table + suffix, rows.columns)
+        n_points = batch.rows("metric_points")
         if n_points:
             with self._stats_lock:
                 self.stats.points_written += n_points
 
     def dead_letter(self, items: Iterable[DeadLetter | Rejection], *, origin: str) -> None:
-        rows: dict[str, list[object]] = {"origin": [], "event_id": [], "reason": [], "raw": []}
+        rows: dict[str, list[object]] = {"origin": [], "kind": [], "event_id": [], "reason": [], "raw": []}
         for it in items:
             rows["origin"].append(origin)
+            rows["kind"].append(getattr(it, "kind", "") or ("decode" if isinstance(it, Rejection) else ""))
             rows["event_id"].append(it.event_id or "")
             rows["reason"].append(it.reason)
             rows["raw"].append(it.raw.decode("utf-8", "replace"))

@@ -15,13 +15,15 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from .contract import EVENT_TYPES
 from .errors import ContractError, UnknownEventType, UnknownSchemaVersion
-from .events import EVENT_TYPES, SCHEMA_VERSION, SUPPORTED_VERSIONS, Event, Source
+from .events import SCHEMA_VERSION, SUPPORTED_VERSIONS, Event, Source
 
 __all__ = [
     "Rejection",
     "encode_event",
     "encode_batch",
+    "validated",
     "event_to_wire",
     "event_from_wire",
     "decode_event",
@@ -68,6 +70,15 @@ def encode_event(e: Event) -> bytes:
     return orjson.dumps(event_to_wire(e))
 
 
+def validated(e: Event) -> Event:
+    """``e`` as a consumer would read it back: the contract's decoder run on its wire form.
+
+    Every event the server builds itself passes through here before it is accepted, so nothing
+    reaches the log that a rebuild could not decode. Raises :class:`ContractError` naming the field.
+    """
+    return event_from_wire(orjson.loads(encode_event(e)))
+
+
 def encode_batch(events: Iterable[Event]) -> bytes:
     return orjson.dumps([event_to_wire(e) for e in events])
 
@@ -102,16 +113,17 @@ def event_from_wire(d: Any) -> Event:
         raise ContractError("envelope field 'id' must be a string of 8..64 characters")
     if not isinstance(entity, str) or not entity or len(entity) > 256:
         raise ContractError("envelope field 'entity' must be a non-empty string of at most 256 characters")
-    if type(ts) is not int or ts < 0:
+    if type(ts) is not int or not 0 <= ts < 2**63:
         raise ContractError("envelope field 'ts' must be a non-negative integer (ms since epoch)")
-    if type(seq) is not int or seq < 0:
-        raise ContractError("envelope field 'seq' must be a non-negative integer")
+    if type(seq) is not int or not 0 <= seq < 2**64:
+        raise ContractError("envelope field 'seq' must be a non-negative 64-bit integer")
     src = d.get("src") or {}
     if not isinstance(src, dict):
         raise ContractError("envelope field 'src' must be an object")
     host, pid, rank = src.get("host", ""), src.get("pid", 0), src.get("rank", 0)
-    if not isinstance(host, str) or type(pid) is not int or type(rank) is not int:
-        raise ContractError("envelope field 'src' must be {host: str, pid: int, rank: int}")
+    if (not isinstance(host, str) or type(pid) is not int or type(rank) is not int
+            or not 0 <= pid < 2**32 or not -(2**31) <= rank < 2**31):
+        raise ContractError("envelope field 'src' must be {host: str, pid: 32-bit unsigned int, rank: 32-bit int}")
     actor = d.get("actor", "")
     if not isinstance(actor, str):
         raise ContractError("envelope field 'actor' must be a string")
@@ -165,8 +177,3 @@ def decode_items(items: list[Any]) -> tuple[list[Event], list[Rejection]]:
             rejected.append(Rejection(i, eid, str(exc), orjson.dumps(d)))  # parsed JSON always re-dumps
     return events, rejected
 
-
-# Every body type must be registered before the first decode; these modules only
-# define frozen dataclasses (no heavy imports), so the producer stays light.
-from . import mlflow_events as _mlflow_events  # noqa: E402,F401
-from . import registry_events as _registry_events  # noqa: E402,F401

@@ -6,7 +6,9 @@
     ├── ContractError          an event or batch that does not match the contract
     │   └── UnknownSchemaVersion / UnknownEventType
     ├── ConflictError          a command that contradicts recorded state
-    │   └── ParamConflictError (a param re-logged with a different value)
+    │   ├── ParamConflictError (a param re-logged with a different value)
+    │   ├── AlreadyExistsError (a name that is taken)
+    │   └── InvalidStateError  (a write to a deleted run or experiment)
     ├── NotFoundError          an entity that does not exist (or not at that time)
     ├── TransientError         worth retrying: network down, broker unavailable, 5xx
     └── BufferFullError        the producer buffer stayed full past its deadline
@@ -25,6 +27,8 @@ __all__ = [
     "UnknownEventType",
     "ConflictError",
     "ParamConflictError",
+    "AlreadyExistsError",
+    "InvalidStateError",
     "NotFoundError",
     "TransientError",
     "BufferFullError",
@@ -53,6 +57,14 @@ class ConflictError(RunledgerError):
 
 class ParamConflictError(ConflictError):
     """A param was logged again for a run with a different value (params are immutable)."""
+
+
+class AlreadyExistsError(ConflictError):
+    """The name (of an experiment, a registered model) is already taken."""
+
+
+class InvalidStateError(ConflictError):
+    """The entity exists but is not in a state that allows the command (e.g. it is deleted)."""
 
 
 class NotFoundError(RunledgerError, LookupError):

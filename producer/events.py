@@ -17,8 +17,11 @@ is a JSON object::
 * ``ts`` — client wall-clock time, milliseconds since the Unix epoch.
 
 Bodies validate themselves in ``from_wire`` and raise :class:`ContractError`
-naming the offending field. Registry body types live in
-:mod:`producer.registry_events` and register into the same ``EVENT_TYPES``.
+naming the offending field; lengths are the ``stored`` limits of
+:mod:`producer.limits`. This module holds the tracking bodies
+(``TRACKING_BODIES``); registry and MLflow-only bodies live in
+:mod:`producer.registry_events` and :mod:`producer.mlflow_events`, and
+:mod:`producer.contract` lists all of them in ``EVENT_TYPES``.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from . import limits
 from .errors import ContractError
 
 __all__ = [
     "SCHEMA_VERSION",
     "SUPPORTED_VERSIONS",
-    "EVENT_TYPES",
+    "TRACKING_BODIES",
     "Source",
     "Event",
     "Body",
@@ -42,6 +46,7 @@ __all__ = [
     "ExperimentDeleted",
     "ExperimentRestored",
     "ExperimentTagSet",
+    "ExperimentTagDeleted",
     "RunCreated",
     "RunStatusChanged",
     "RunEnded",
@@ -53,21 +58,19 @@ __all__ = [
     "TagsDeleted",
     "MetricsLogged",
     "RUN_STATUSES",
-    "register",
+    "TERMINAL_STATUSES",
 ]
 
 SCHEMA_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
 RUN_STATUSES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
-
-MAX_KEY_LEN = 250
-MAX_VALUE_LEN = 8000  # MLflow's param value limit (tags allow more: 8000 too since 2.x)
+TERMINAL_STATUSES = ("FINISHED", "FAILED", "KILLED")
 
 
 # ----------------------------------------------------------------- validators
 
 
-def _str(d: Mapping[str, Any], name: str, *, max_len: int = 100_000, empty: bool = True) -> str:
+def _str(d: Mapping[str, Any], name: str, *, max_len: int = limits.TEXT.stored, empty: bool = True) -> str:
     v = d.get(name)
     if not isinstance(v, str):
         raise ContractError(f"field {name!r} must be a string, got {type(v).__name__}")
@@ -78,11 +81,11 @@ def _str(d: Mapping[str, Any], name: str, *, max_len: int = 100_000, empty: bool
     return v
 
 
-def _opt_str(d: Mapping[str, Any], name: str) -> str | None:
+def _opt_str(d: Mapping[str, Any], name: str, *, max_len: int = limits.TEXT.stored) -> str | None:
     v = d.get(name)
     if v is None:
         return None
-    return _str(d, name)
+    return _str(d, name, max_len=max_len)
 
 
 def _int(d: Mapping[str, Any], name: str, *, optional: bool = False) -> int | None:
@@ -97,12 +100,12 @@ def _int(d: Mapping[str, Any], name: str, *, optional: bool = False) -> int | No
 def _key(k: object, what: str) -> str:
     if not isinstance(k, str) or not k:
         raise ContractError(f"{what} key must be a non-empty string, got {k!r}")
-    if len(k) > MAX_KEY_LEN:
-        raise ContractError(f"{what} key {k[:40]!r}... longer than {MAX_KEY_LEN} characters")
+    if len(k) > limits.KEY.stored:
+        raise ContractError(f"{what} key {k[:40]!r}... longer than {limits.KEY.stored} characters")
     return k
 
 
-def _str_map(d: Mapping[str, Any], name: str, *, max_value_len: int = MAX_VALUE_LEN) -> tuple[tuple[str, str], ...]:
+def _str_map(d: Mapping[str, Any], name: str, *, max_value_len: int) -> tuple[tuple[str, str], ...]:
     v = d.get(name, {})
     if not isinstance(v, dict):
         raise ContractError(f"field {name!r} must be an object of string values")
@@ -141,18 +144,6 @@ class Body:
         raise NotImplementedError
 
 
-EVENT_TYPES: dict[str, type[Body]] = {}
-
-
-def register(cls: type[Body]) -> type[Body]:
-    """Class decorator: add a body type to ``EVENT_TYPES`` under its ``TYPE``."""
-    if cls.TYPE in EVENT_TYPES and EVENT_TYPES[cls.TYPE] is not cls:
-        raise RuntimeError(f"event type {cls.TYPE!r} registered twice")
-    EVENT_TYPES[cls.TYPE] = cls
-    return cls
-
-
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExperimentCreated(Body):
     """A named experiment came into being. Entity: the experiment id."""
@@ -165,16 +156,15 @@ class ExperimentCreated(Body):
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> ExperimentCreated:
         return cls(
-            name=_str(d, "name", max_len=500, empty=False),
+            name=_str(d, "name", max_len=limits.EXPERIMENT_NAME.stored, empty=False),
             artifact_location=_opt_str(d, "artifact_location") or "",
-            tags=_str_map(d, "tags"),
+            tags=_str_map(d, "tags", max_value_len=limits.EXPERIMENT_TAG_VALUE.stored),
         )
 
     def to_wire(self) -> dict[str, Any]:
         return {"name": self.name, "artifact_location": self.artifact_location, "tags": dict(self.tags)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExperimentRenamed(Body):
     TYPE: ClassVar[str] = "experiment_renamed"
@@ -182,13 +172,12 @@ class ExperimentRenamed(Body):
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> ExperimentRenamed:
-        return cls(name=_str(d, "name", max_len=500, empty=False))
+        return cls(name=_str(d, "name", max_len=limits.EXPERIMENT_NAME.stored, empty=False))
 
     def to_wire(self) -> dict[str, Any]:
         return {"name": self.name}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExperimentDeleted(Body):
     TYPE: ClassVar[str] = "experiment_deleted"
@@ -201,7 +190,6 @@ class ExperimentDeleted(Body):
         return {}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExperimentRestored(Body):
     TYPE: ClassVar[str] = "experiment_restored"
@@ -214,7 +202,6 @@ class ExperimentRestored(Body):
         return {}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExperimentTagSet(Body):
     TYPE: ClassVar[str] = "experiment_tag_set"
@@ -223,13 +210,25 @@ class ExperimentTagSet(Body):
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> ExperimentTagSet:
-        return cls(key=_key(d.get("key"), "tag"), value=_str(d, "value"))
+        return cls(key=_key(d.get("key"), "tag"), value=_str(d, "value", max_len=limits.EXPERIMENT_TAG_VALUE.stored))
 
     def to_wire(self) -> dict[str, Any]:
         return {"key": self.key, "value": self.value}
 
 
-@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentTagDeleted(Body):
+    TYPE: ClassVar[str] = "experiment_tag_deleted"
+    key: str
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> ExperimentTagDeleted:
+        return cls(key=_key(d.get("key"), "tag"))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"key": self.key}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunCreated(Body):
     """A run started. Entity: the run id (minted by the client, 32 hex chars)."""
@@ -246,9 +245,9 @@ class RunCreated(Body):
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> RunCreated:
         return cls(
-            experiment_id=_str(d, "experiment_id", max_len=64, empty=False),
+            experiment_id=_str(d, "experiment_id", max_len=limits.EXPERIMENT_ID.stored, empty=False),
             name=_opt_str(d, "name") or "",
-            tags=_str_map(d, "tags"),
+            tags=_str_map(d, "tags", max_value_len=limits.RUN_TAG_VALUE.stored),
             parent_run_id=_opt_str(d, "parent_run_id"),
             start_time_ms=_int(d, "start_time_ms"),  # type: ignore[arg-type]
             user=_opt_str(d, "user") or "",
@@ -267,7 +266,6 @@ class RunCreated(Body):
         }
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStatusChanged(Body):
     """The run moved to a status without ending (e.g. SCHEDULED -> RUNNING)."""
@@ -283,7 +281,6 @@ class RunStatusChanged(Body):
         return {"status": self.status}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunEnded(Body):
     """The run reached a terminal status (FINISHED, FAILED or KILLED) at ``end_time_ms``."""
@@ -295,7 +292,7 @@ class RunEnded(Body):
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> RunEnded:
         status = _status(d)
-        if status not in ("FINISHED", "FAILED", "KILLED"):
+        if status not in TERMINAL_STATUSES:
             raise ContractError(f"run_ended status must be terminal, got {status!r}")
         return cls(status=status, end_time_ms=_int(d, "end_time_ms"))  # type: ignore[arg-type]
 
@@ -303,7 +300,6 @@ class RunEnded(Body):
         return {"status": self.status, "end_time_ms": self.end_time_ms}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunRenamed(Body):
     TYPE: ClassVar[str] = "run_renamed"
@@ -311,13 +307,12 @@ class RunRenamed(Body):
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> RunRenamed:
-        return cls(name=_str(d, "name", max_len=MAX_KEY_LEN))
+        return cls(name=_str(d, "name", max_len=limits.RUN_NAME.stored))
 
     def to_wire(self) -> dict[str, Any]:
         return {"name": self.name}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunDeleted(Body):
     TYPE: ClassVar[str] = "run_deleted"
@@ -330,7 +325,6 @@ class RunDeleted(Body):
         return {}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunRestored(Body):
     TYPE: ClassVar[str] = "run_restored"
@@ -343,7 +337,6 @@ class RunRestored(Body):
         return {}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParamsLogged(Body):
     """Params of a run; values are strings (as in MLflow). Immutable once logged."""
@@ -353,7 +346,7 @@ class ParamsLogged(Body):
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> ParamsLogged:
-        params = _str_map(d, "params")
+        params = _str_map(d, "params", max_value_len=limits.PARAM_VALUE.stored)
         if not params:
             raise ContractError("field 'params' must not be empty")
         return cls(params=params)
@@ -362,7 +355,6 @@ class ParamsLogged(Body):
         return {"params": dict(self.params)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TagsSet(Body):
     TYPE: ClassVar[str] = "tags_set"
@@ -370,7 +362,7 @@ class TagsSet(Body):
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> TagsSet:
-        tags = _str_map(d, "tags")
+        tags = _str_map(d, "tags", max_value_len=limits.RUN_TAG_VALUE.stored)
         if not tags:
             raise ContractError("field 'tags' must not be empty")
         return cls(tags=tags)
@@ -379,7 +371,6 @@ class TagsSet(Body):
         return {"tags": dict(self.tags)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TagsDeleted(Body):
     TYPE: ClassVar[str] = "tags_deleted"
@@ -396,6 +387,7 @@ class TagsDeleted(Body):
         return {"keys": list(self.keys)}
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NONFINITE_IN = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
@@ -418,14 +410,19 @@ def _decode_values(raw: Any, n: int) -> tuple[float, ...]:
         raise ContractError(f"field 'values' holds a non-number: {bad!r}") from exc
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MetricsLogged(Body):
     """A columnar batch of metric points of one run, from the event's source rank.
 
     The four tuples are parallel: point ``i`` is ``(keys[i], steps[i],
     timestamps_ms[i], values[i])``. Non-finite values travel as the strings
-    ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (as proto-JSON does).
+    ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (as proto-JSON does). Steps and
+    timestamps are signed 64-bit integers.
+
+    ``model_id`` / ``dataset_name`` / ``dataset_digest`` (optional, on the wire
+    only when set) say that every point of the batch is a metric *of* an
+    MLflow-3 logged model, evaluated on a dataset (``mlflow.models.evaluate``,
+    ``log_metric(model_id=...)``); the points are the run's metrics too.
     """
 
     TYPE: ClassVar[str] = "metrics_logged"
@@ -433,6 +430,9 @@ class MetricsLogged(Body):
     steps: tuple[int, ...]
     timestamps_ms: tuple[int, ...]
     values: tuple[float, ...]
+    model_id: str = ""
+    dataset_name: str = ""
+    dataset_digest: str = ""
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -447,26 +447,48 @@ class MetricsLogged(Body):
             raise ContractError("field 'steps' must be a list as long as 'keys'")
         if not isinstance(ts, list) or len(ts) != n:
             raise ContractError("field 'timestamps_ms' must be a list as long as 'keys'")
+        if not all(type(k) is str for k in keys):
+            raise ContractError("field 'keys' must hold strings only")
         for k in set(keys):
             _key(k, "metric")
         if not all(type(s) is int for s in steps):
             raise ContractError("field 'steps' must hold integers only")
         if not all(type(t) is int for t in ts):
             raise ContractError("field 'timestamps_ms' must hold integers only")
+        if min(steps) < _INT64_MIN or max(steps) > _INT64_MAX:
+            raise ContractError("field 'steps' holds a value outside the signed 64-bit range")
+        if min(ts) < _INT64_MIN or max(ts) > _INT64_MAX:
+            raise ContractError("field 'timestamps_ms' holds a value outside the signed 64-bit range")
         return cls(
             keys=tuple(keys),
             steps=tuple(steps),
             timestamps_ms=tuple(ts),
             values=_decode_values(d.get("values"), n),
+            model_id=_opt_str(d, "model_id", max_len=limits.ENTITY.stored) or "",
+            dataset_name=_opt_str(d, "dataset_name", max_len=limits.DATASET_NAME.stored) or "",
+            dataset_digest=_opt_str(d, "dataset_digest", max_len=limits.DATASET_DIGEST.stored) or "",
         )
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "keys": list(self.keys),
             "steps": list(self.steps),
             "timestamps_ms": list(self.timestamps_ms),
             "values": _encode_values(self.values),
         }
+        if self.model_id:
+            d["model_id"] = self.model_id
+        if self.dataset_name or self.dataset_digest:
+            d["dataset_name"], d["dataset_digest"] = self.dataset_name, self.dataset_digest
+        return d
+
+
+#: The tracking body types, in the order of the contract's documentation.
+TRACKING_BODIES: tuple[type[Body], ...] = (
+    ExperimentCreated, ExperimentRenamed, ExperimentDeleted, ExperimentRestored, ExperimentTagSet,
+    ExperimentTagDeleted, RunCreated, RunStatusChanged, RunEnded, RunRenamed, RunDeleted, RunRestored,
+    ParamsLogged, TagsSet, TagsDeleted, MetricsLogged,
+)
 
 
 # ------------------------------------------------------------------- envelope

@@ -11,7 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["new_id", "IdFactory", "id_time_ms", "experiment_id_for", "DEFAULT_EXPERIMENT_ID", "DEFAULT_EXPERIMENT_NAME"]
+__all__ = ["new_id", "IdFactory", "id_time_ms", "id_version", "experiment_id_for", "DEFAULT_EXPERIMENT_ID",
+           "DEFAULT_EXPERIMENT_NAME"]
 
 IdFactory = Callable[[], str]
 
@@ -43,6 +44,18 @@ def new_id() -> str:
 def id_time_ms(event_id: str) -> int:
     """The millisecond timestamp embedded in a UUIDv7 id."""
     return int(event_id[:12], 16)
+
+
+def id_version(event_id: str) -> int:
+    """The first 64 bits of a UUIDv7 id: ms timestamp and per-process counter, monotonic per source.
+
+    "The later event wins" everywhere (projections, folds) compares these, so
+    it does not depend on the order events arrive in. 0 for an id that is not hex.
+    """
+    try:
+        return int(event_id[:16], 16)
+    except ValueError:
+        return 0
 
 
 DEFAULT_EXPERIMENT_ID = "0"

@@ -1,9 +1,10 @@
 """Body types for what only MLflow's API records: run inputs (datasets), run outputs, logged models.
 
-They register into ``EVENT_TYPES`` on import (``producer.codec`` imports this
-module). None of them has a ClickHouse projection: the MLflow API folds them
-from the log on read (``query/mlflow_api/log_reads.py``), since they are few
-per run and read rarely.
+``MLFLOW_BODIES`` lists them (:mod:`producer.contract` puts them in
+``EVENT_TYPES``). Logged models have no ClickHouse projection: the MLflow
+API folds them from the log on read (``query/mlflow_api/log_reads.py``),
+since they are few and read rarely. Run inputs are also projected into
+``run_inputs`` (the ``datasets.*`` filters of run search).
 
 Entities: ``run_inputs_logged`` / ``run_outputs_logged`` → the run id;
 ``logged_model_*`` → the logged model id (``m-<32 hex>``).
@@ -17,14 +18,15 @@ from typing import Any, ClassVar
 
 import orjson
 
+from . import limits
 from .errors import ContractError
-from .events import Body, _opt_str, _str, _str_map, register
+from .events import Body, _opt_str, _str, _str_map
 
 __all__ = ["RunInputsLogged", "RunOutputsLogged", "LoggedModelCreated", "LoggedModelFinalized",
            "LoggedModelTagsSet", "LoggedModelTagDeleted", "LoggedModelParamsLogged", "LoggedModelDeleted",
-           "MLFLOW_EVENT_TYPES"]
+           "MLFLOW_EVENT_TYPES", "MLFLOW_BODIES"]
 
-MAX_JSON_LEN = 20_000_000
+MAX_JSON_LEN = limits.MLFLOW_JSON.stored
 
 
 def _json_list(d: Mapping[str, Any], name: str) -> tuple[str, ...]:
@@ -42,7 +44,6 @@ def _objects(items: tuple[str, ...]) -> list[Any]:
     return [orjson.loads(x) for x in items]
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunInputsLogged(Body):
     """MLflow ``log-inputs``: dataset inputs ``{"tags": [...], "dataset": {...}}`` and model inputs."""
@@ -59,7 +60,6 @@ class RunInputsLogged(Body):
         return {"datasets": _objects(self.datasets), "models": _objects(self.models)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunOutputsLogged(Body):
     """MLflow ``log-outputs``: models ``{"model_id": ..., "step": ...}`` a run produced."""
@@ -75,7 +75,6 @@ class RunOutputsLogged(Body):
         return {"models": _objects(self.models)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggedModelCreated(Body):
     """An MLflow-3 logged model (status PENDING until finalized). Entity: its id ``m-...``."""
@@ -91,10 +90,11 @@ class LoggedModelCreated(Body):
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelCreated:
-        return cls(experiment_id=_str(d, "experiment_id", max_len=64, empty=False), name=_str(d, "name", empty=False),
-                   artifact_location=_str(d, "artifact_location", empty=False),
+        return cls(experiment_id=_str(d, "experiment_id", max_len=limits.EXPERIMENT_ID.stored, empty=False),
+                   name=_str(d, "name", empty=False), artifact_location=_str(d, "artifact_location", empty=False),
                    source_run_id=_opt_str(d, "source_run_id") or "", model_type=_opt_str(d, "model_type") or "",
-                   params=_str_map(d, "params"), tags=_str_map(d, "tags"))
+                   params=_str_map(d, "params", max_value_len=limits.PARAM_VALUE.stored),
+                   tags=_str_map(d, "tags", max_value_len=limits.RUN_TAG_VALUE.stored))
 
     def to_wire(self) -> dict[str, Any]:
         return {"experiment_id": self.experiment_id, "name": self.name, "artifact_location": self.artifact_location,
@@ -102,7 +102,6 @@ class LoggedModelCreated(Body):
                 "tags": dict(self.tags)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggedModelFinalized(Body):
     TYPE: ClassVar[str] = "logged_model_finalized"
@@ -119,7 +118,6 @@ class LoggedModelFinalized(Body):
         return {"status": self.status}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggedModelTagsSet(Body):
     TYPE: ClassVar[str] = "logged_model_tags_set"
@@ -127,13 +125,12 @@ class LoggedModelTagsSet(Body):
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelTagsSet:
-        return cls(tags=_str_map(d, "tags"))
+        return cls(tags=_str_map(d, "tags", max_value_len=limits.RUN_TAG_VALUE.stored))
 
     def to_wire(self) -> dict[str, Any]:
         return {"tags": dict(self.tags)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggedModelTagDeleted(Body):
     TYPE: ClassVar[str] = "logged_model_tag_deleted"
@@ -147,7 +144,6 @@ class LoggedModelTagDeleted(Body):
         return {"key": self.key}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggedModelParamsLogged(Body):
     TYPE: ClassVar[str] = "logged_model_params_logged"
@@ -155,13 +151,12 @@ class LoggedModelParamsLogged(Body):
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> LoggedModelParamsLogged:
-        return cls(params=_str_map(d, "params"))
+        return cls(params=_str_map(d, "params", max_value_len=limits.PARAM_VALUE.stored))
 
     def to_wire(self) -> dict[str, Any]:
         return {"params": dict(self.params)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LoggedModelDeleted(Body):
     TYPE: ClassVar[str] = "logged_model_deleted"
@@ -174,6 +169,8 @@ class LoggedModelDeleted(Body):
         return {}
 
 
-MLFLOW_EVENT_TYPES = tuple(c.TYPE for c in (RunInputsLogged, RunOutputsLogged, LoggedModelCreated,
-                                             LoggedModelFinalized, LoggedModelTagsSet, LoggedModelTagDeleted,
-                                             LoggedModelParamsLogged, LoggedModelDeleted))
+MLFLOW_BODIES: tuple[type[Body], ...] = (
+    RunInputsLogged, RunOutputsLogged, LoggedModelCreated, LoggedModelFinalized, LoggedModelTagsSet,
+    LoggedModelTagDeleted, LoggedModelParamsLogged, LoggedModelDeleted,
+)
+MLFLOW_EVENT_TYPES = tuple(c.TYPE for c in MLFLOW_BODIES)

@@ -1,7 +1,4 @@
-"""Body types of the model-registry events; they register into ``EVENT_TYPES``.
-
-Importing this module is what teaches :mod:`producer.codec` the registry event
-types (``import registry`` does it too).
+"""Body types of the model-registry events (``REGISTRY_BODIES``, listed in :mod:`producer.contract`).
 
 Entity: every registry event's envelope ``entity`` is the registered model's
 **stable id**, minted once by ``registered_model_created`` and never changed
@@ -21,12 +18,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from . import limits
 from .errors import ContractError
-from .events import Body, _int, _key, _opt_str, _str, _str_map, register
+from .events import Body, _int, _key, _opt_str, _str, _str_map
 
 __all__ = [
     "STAGES",
     "REGISTRY_EVENT_TYPES",
+    "REGISTRY_BODIES",
     "RegisteredModelCreated",
     "RegisteredModelRenamed",
     "RegisteredModelDescriptionUpdated",
@@ -46,9 +45,9 @@ __all__ = [
 #: Canonical stage names, in MLflow's order.
 STAGES = ("None", "Staging", "Production", "Archived")
 
-MAX_NAME_LEN = 256
-MAX_ALIAS_LEN = 255
-MAX_TAG_VALUE_LEN = 100_000  # MLflow's model-registry tag value limit
+MAX_NAME_LEN = limits.REGISTRY_NAME.stored
+MAX_ALIAS_LEN = limits.REGISTRY_ALIAS.stored
+MAX_TAG_VALUE_LEN = limits.REGISTRY_TAG_VALUE.stored
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -99,7 +98,6 @@ def _tag_value(d: Mapping[str, Any]) -> str:
 # ------------------------------------------------------------ registered model
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisteredModelCreated(Body):
     """A registered model came into being. ``entity`` is its new stable id."""
@@ -117,7 +115,6 @@ class RegisteredModelCreated(Body):
         return {"name": self.name, "description": self.description, "tags": dict(self.tags)}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisteredModelRenamed(Body):
     """The model's name changed; its id (the entity), versions and history stay."""
@@ -134,7 +131,6 @@ class RegisteredModelRenamed(Body):
         return {"old_name": self.old_name, "new_name": self.new_name}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisteredModelDescriptionUpdated(Body):
     TYPE: ClassVar[str] = "registered_model_description_updated"
@@ -148,7 +144,6 @@ class RegisteredModelDescriptionUpdated(Body):
         return {"description": self.description}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisteredModelTagSet(Body):
     TYPE: ClassVar[str] = "registered_model_tag_set"
@@ -163,7 +158,6 @@ class RegisteredModelTagSet(Body):
         return {"key": self.key, "value": self.value}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisteredModelTagDeleted(Body):
     TYPE: ClassVar[str] = "registered_model_tag_deleted"
@@ -177,7 +171,6 @@ class RegisteredModelTagDeleted(Body):
         return {"key": self.key}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisteredModelDeleted(Body):
     """The model and all its versions are gone; its name is free for a new model."""
@@ -195,7 +188,6 @@ class RegisteredModelDeleted(Body):
 # --------------------------------------------------------------- model version
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelVersionCreated(Body):
     """Version ``version`` (the model's next number, never reused) of the model.
@@ -239,7 +231,6 @@ class ModelVersionCreated(Body):
         }
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelVersionDescriptionUpdated(Body):
     TYPE: ClassVar[str] = "model_version_description_updated"
@@ -254,7 +245,6 @@ class ModelVersionDescriptionUpdated(Body):
         return {"version": self.version, "description": self.description}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelVersionTagSet(Body):
     TYPE: ClassVar[str] = "model_version_tag_set"
@@ -270,7 +260,6 @@ class ModelVersionTagSet(Body):
         return {"version": self.version, "key": self.key, "value": self.value}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelVersionTagDeleted(Body):
     TYPE: ClassVar[str] = "model_version_tag_deleted"
@@ -285,7 +274,6 @@ class ModelVersionTagDeleted(Body):
         return {"version": self.version, "key": self.key}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelVersionStageTransitioned(Body):
     """Version ``version`` moved from ``from_stage`` to ``to_stage``.
@@ -323,7 +311,6 @@ class ModelVersionStageTransitioned(Body):
         }
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelVersionDeleted(Body):
     """The version is gone; its number is never handed out again."""
@@ -342,7 +329,6 @@ class ModelVersionDeleted(Body):
 # --------------------------------------------------------------------- aliases
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisteredModelAliasSet(Body):
     """``@alias`` now points at ``version``; ``previous_version`` is where it pointed before (None if new)."""
@@ -360,7 +346,6 @@ class RegisteredModelAliasSet(Body):
         return {"alias": self.alias, "version": self.version, "previous_version": self.previous_version}
 
 
-@register
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegisteredModelAliasDeleted(Body):
     """``@alias`` is gone; ``version`` is the version it pointed at."""
@@ -377,14 +362,13 @@ class RegisteredModelAliasDeleted(Body):
         return {"alias": self.alias, "version": self.version}
 
 
-#: Every registry event type name, for consumers that route by type.
-REGISTRY_EVENT_TYPES = frozenset(
-    c.TYPE
-    for c in (
-        RegisteredModelCreated, RegisteredModelRenamed, RegisteredModelDescriptionUpdated,
-        RegisteredModelTagSet, RegisteredModelTagDeleted, RegisteredModelDeleted,
-        ModelVersionCreated, ModelVersionDescriptionUpdated, ModelVersionTagSet,
-        ModelVersionTagDeleted, ModelVersionStageTransitioned, ModelVersionDeleted,
-        RegisteredModelAliasSet, RegisteredModelAliasDeleted,
-    )
+#: Every registry body type.
+REGISTRY_BODIES: tuple[type[Body], ...] = (
+    RegisteredModelCreated, RegisteredModelRenamed, RegisteredModelDescriptionUpdated,
+    RegisteredModelTagSet, RegisteredModelTagDeleted, RegisteredModelDeleted,
+    ModelVersionCreated, ModelVersionDescriptionUpdated, ModelVersionTagSet,
+    ModelVersionTagDeleted, ModelVersionStageTransitioned, ModelVersionDeleted,
+    RegisteredModelAliasSet, RegisteredModelAliasDeleted,
 )
+#: Every registry event type name, for consumers that route by type.
+REGISTRY_EVENT_TYPES = frozenset(c.TYPE for c in REGISTRY_BODIES)

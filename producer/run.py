@@ -7,6 +7,7 @@ bounded buffer and returns. A background :class:`Sender` delivers batches.
 from __future__ import annotations
 
 import atexit
+import base64
 import getpass
 import logging
 import os
@@ -19,8 +20,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import httpx
+
 from .accumulator import Accumulator, OnFull
-from .errors import ParamConflictError
+from .errors import ContractError, ParamConflictError
 from .events import (
     ExperimentCreated,
     ParamsLogged,
@@ -226,20 +229,24 @@ class Run:
 def start_run(experiment: str | None = None, *, run_name: str | None = None, tags: Mapping[str, Any] | None = None,
               tracking_uri: str | None = None, run_id: str | None = None, experiment_id: str | None = None,
               parent_run_id: str | None = None, rank: int | None = None, user: str | None = None,
-              **producer_settings: Any) -> Run:
+              api_url: str | None = None, **producer_settings: Any) -> Run:
     """Start a run, or attach to one (``run_id=`` or env ``RUNLEDGER_RUN_ID``) from another rank.
 
-    Creating needs no round trip: run ids and experiment ids are minted here.
-    Rank 0 creates the run and shares ``run.run_id`` (e.g. exports
-    ``RUNLEDGER_RUN_ID``); other ranks attach, and every event they send
-    carries their rank.
+    The experiment is resolved by name on the server (one round trip: ``POST /api/v1/experiments``, which
+    creates it when missing), so a renamed experiment's old name means a new experiment, as in MLflow. With a
+    ``kafka://`` tracking URI the server is ``api_url`` (or env ``RUNLEDGER_API_URL``); without one, or when
+    the server cannot be reached, the id is derived from the name and the producer records the creation
+    itself (the log writer refuses it if the name is taken). The run id is minted here. Rank 0 creates the
+    run and shares ``run.run_id`` (e.g. exports ``RUNLEDGER_RUN_ID``); other ranks attach, and every event
+    they send carries their rank.
     """
     producer = get_producer(tracking_uri, **({"rank": rank} if rank is not None else {}), **producer_settings)
     attach_to = run_id or os.environ.get("RUNLEDGER_RUN_ID")
     exp_name = experiment or os.environ.get("RUNLEDGER_EXPERIMENT") or DEFAULT_EXPERIMENT_NAME
-    exp_id = experiment_id or experiment_id_for(exp_name)
     if attach_to:
-        return Run(producer, attach_to, exp_id, owner=False)
+        return Run(producer, attach_to, experiment_id or experiment_id_for(exp_name), owner=False)
+    exp_id, create_here = (experiment_id, False) if experiment_id else _resolve_experiment(
+        exp_name, api_url or os.environ.get("RUNLEDGER_API_URL") or producer.tracking_uri)
     rid = producer.new_id()
     name = run_name or f"run-{rid[-8:]}"
     who = user or os.environ.get("RUNLEDGER_USER") or _user()
@@ -248,12 +255,42 @@ def start_run(experiment: str | None = None, *, run_name: str | None = None, tag
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     all_tags.update({str(k): str(v) for k, v in (tags or {}).items()})
-    if experiment_id is None:
+    if create_here:
         producer.acc.add_event(exp_id, ExperimentCreated(name=exp_name))
     created = RunCreated.from_wire({"experiment_id": exp_id, "name": name, "tags": all_tags,
                                     "parent_run_id": parent_run_id, "start_time_ms": _clock_ms(), "user": who})
     producer.acc.add_event(rid, created)
     return Run(producer, rid, exp_id, owner=True)
+
+
+def _resolve_experiment(name: str, api_url: str) -> tuple[str, bool]:
+    """(experiment id, whether the producer must record its creation) for the experiment called ``name``."""
+    if not api_url.startswith(("http://", "https://")):
+        return experiment_id_for(name), True
+    url = api_url.rstrip("/") + "/api/v1/experiments"
+    try:
+        resp = httpx.post(url, json={"name": name}, headers=_auth_headers(), timeout=10.0)
+    except httpx.HTTPError as exc:
+        log.warning("runledger: %s unreachable (%r): experiment %r gets its derived id", url, exc, name)
+        return experiment_id_for(name), True
+    if resp.status_code == 200:
+        return str(resp.json()["experiment_id"]), False
+    if resp.status_code >= 500 or resp.status_code == 404:
+        log.warning("runledger: %s answered %d: experiment %r gets its derived id", url, resp.status_code, name)
+        return experiment_id_for(name), True
+    raise ContractError(f"experiment {name!r}: {url} answered {resp.status_code}: {resp.text[:300]}")
+
+
+def _auth_headers() -> dict[str, str]:
+    """The stock client's credentials from the environment (``MLFLOW_TRACKING_TOKEN`` or username/password)."""
+    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    if user and password is not None:
+        raw = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {raw}"}
+    return {}
 
 
 def _user() -> str:

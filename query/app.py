@@ -7,27 +7,32 @@ runledger errors mapped to HTTP in one handler per API style.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from producer.errors import RunledgerError
 
 from . import mlflow_api
 from .errors_http import http_status
 from .mlflow_api.errors import mlflow_error_for
+from .registry_startup import start_registry
 from .routes import ingest, metrics, native, registry, sql
-from .services import build_services
+from .services import StartupHook, build_services
 from .settings import Settings
 
-__all__ = ["create_app", "ROUTERS"]
+__all__ = ["create_app", "ROUTERS", "STARTUP_HOOKS"]
 
 log = logging.getLogger(__name__)
+access_log = logging.getLogger("runledger.access")
 
-#: Areas add their routers here (module import order = registration order).
+#: Native routers, in registration order (MLflow's are listed in :func:`query.mlflow_api.routers`).
 ROUTERS = [ingest.router, native.router, metrics.router, sql.router, registry.router]
+#: What each area starts once the core services exist, in order.
+STARTUP_HOOKS: tuple[StartupHook, ...] = (start_registry, sql.start_sql)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -35,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.services = build_services(settings)
+        app.state.services = build_services(settings, STARTUP_HOOKS)
         try:
             yield
         finally:
@@ -47,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     mlflow_api.mount(app)
+    if settings.access_log:
+        app.middleware("http")(_log_access)
 
     @app.exception_handler(RunledgerError)
     async def _runledger_error(request: Request, exc: RunledgerError) -> JSONResponse:
@@ -64,3 +71,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             status_code=500)
 
     return app
+
+
+async def _log_access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """One line per request: ``<client> "<METHOD> <path>" <status> <ms> ms`` (query strings left out:
+    they may carry filters users consider private, and they make lines long)."""
+    t0 = time.perf_counter()
+    status = 500
+    try:
+        response = await call_next(request)
+        status = response.status_code
+        return response
+    finally:
+        client = request.client.host if request.client else "-"
+        access_log.info('%s "%s %s" %d %.1f ms', client, request.method, request.url.path, status,
+                        (time.perf_counter() - t0) * 1000)

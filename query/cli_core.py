@@ -21,9 +21,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="with --kafka: also run the ingest consumer in this process (required with chDB)")
     p.add_argument("--artifacts-uri", default=None, help="artifact root: a folder or s3://bucket/prefix")
     p.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"])
+    p.add_argument("--no-access-log", dest="access_log", action="store_false", default=None,
+                   help="do not log one line per request (runledger.access)")
     p.set_defaults(func=_serve)
 
-    r = sub.add_parser("rebuild", help="drop every projection and recompute it from the event log")
+    r = sub.add_parser("rebuild", help="recompute every projection from the event log (into new tables, swapped in at once)")
     add_common(r)
     r.add_argument("--url", default=None,
                    help="ask a running server to rebuild (embedded mode: chDB admits one process per folder)")
@@ -39,7 +41,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, host=args.host, port=args.port, kafka_bootstrap=args.kafka_bootstrap,
                                   ingest_in_process=args.ingest, artifacts_uri=args.artifacts_uri,
-                                  log_level=args.log_level)
+                                  log_level=args.log_level, access_log=args.access_log)
     if settings.kafka_bootstrap or settings.ingest_in_process:
         from .kafka_log import preflight
 
@@ -63,11 +65,11 @@ def _rebuild(args: argparse.Namespace) -> int:
     from ingest.schema import apply_schema
     from ingest.sink import ClickHouseStore
 
-    from .services import STARTUP_HOOKS  # noqa: F401 - areas register their projections on import
 
     settings = settings_from_args(args)
     store = ClickHouseStore(settings.dsn, settings.database)
     apply_schema(store)
     report = rebuild(store)
-    print(f"rebuilt from {report.events} events ({report.points} points) in {report.seconds:.2f} s")
+    print(f"rebuilt from {report.events} events ({report.points} points, {report.dead_letters} log rows that no "
+          f"longer decode sent to dead_letter) in {report.seconds:.2f} s")
     return 0

@@ -98,7 +98,6 @@ def _ingest(args: argparse.Namespace) -> int:
     from producer.errors import ContractError
     from producer.kafka_transport import KafkaSettings
 
-    from .services import STARTUP_HOOKS  # noqa: F401 - areas register their projections on import
 
     settings = settings_from_args(
         args, kafka_bootstrap=args.kafka_bootstrap, kafka_topic=args.topic, kafka_group=args.group,

@@ -5,6 +5,7 @@ Grammar (what ``mlflow.search_runs(filter_string=...)`` sends)::
     filter   := clause ( AND clause )*
     clause   := entity comparator value | entity IS [NOT] NULL
     entity   := (metrics|metric|params|param|tags|tag|attributes|attribute|attr|run) "." key
+                | datasets "." (name|digest|context)   (runs only: the datasets a run logged as inputs)
                 | key                       (bare attribute: status, run_name, ...)
     key      := identifier (dots allowed) | `back quoted` | "double quoted"
     comparator := = | != | < | <= | > | >= | LIKE | ILIKE | NOT LIKE | NOT ILIKE | IN | NOT IN
@@ -22,9 +23,10 @@ from typing import Literal
 
 from producer.errors import ContractError
 
-__all__ = ["Clause", "OrderBy", "FilterError", "parse_filter", "parse_order_by", "RUN_ATTRIBUTES", "EXPERIMENT_ATTRIBUTES"]
+__all__ = ["Clause", "OrderBy", "FilterError", "parse_filter", "parse_order_by", "RUN_ATTRIBUTES", "EXPERIMENT_ATTRIBUTES",
+           "DATASET_KEYS"]
 
-Kind = Literal["metric", "param", "tag", "attribute"]
+Kind = Literal["metric", "param", "tag", "attribute", "dataset"]
 Value = str | float | tuple[str, ...] | None
 
 
@@ -52,7 +54,10 @@ _PREFIXES: dict[str, Kind] = {
     "params": "param", "param": "param", "parameters": "param", "parameter": "param",
     "tags": "tag", "tag": "tag",
     "attributes": "attribute", "attribute": "attribute", "attr": "attribute", "run": "attribute",
+    "datasets": "dataset", "dataset": "dataset",
 }
+#: ``datasets.<key>`` -> column of ``run_inputs``.
+DATASET_KEYS = {"name": "dataset_name", "digest": "dataset_digest", "context": "context"}
 
 #: attribute name -> canonical column of the runs view ('run_name' -> 'name').
 RUN_ATTRIBUTES = {
@@ -155,6 +160,11 @@ class _Parser:
             kind, key = "attribute", t.text
         if kind == "attribute" and key not in self.attributes:
             raise FilterError(f"unknown attribute {key!r}; valid: {', '.join(sorted(self.attributes))}")
+        if kind == "dataset":
+            if self.attributes is not RUN_ATTRIBUTES:
+                raise FilterError("datasets.* filters apply to run searches only")
+            if key not in DATASET_KEYS:
+                raise FilterError(f"unknown dataset attribute {key!r}; valid: {', '.join(DATASET_KEYS)}")
         return kind, key
 
     def value(self, kind: Kind) -> Value:
@@ -218,6 +228,8 @@ def _check(c: Clause) -> Clause:
             raise FilterError(f"{c.kind} {c.key!r} compares with numbers, got {c.value!r}")
     elif numeric and c.op not in ("IS NULL", "IS NOT NULL", "IN", "NOT IN"):
         raise FilterError(f"{c.op} is not valid for {c.kind} {c.key!r}")
+    elif c.kind == "dataset" and c.op not in ("=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"):
+        raise FilterError(f"{c.op} is not valid for datasets.{c.key}; use = != LIKE ILIKE IN NOT IN")
     elif not numeric and c.op in ("<", "<=", ">", ">=") and c.kind != "attribute":
         raise FilterError(f"{c.op} is not valid for {c.kind} {c.key!r}; use = != LIKE ILIKE IN")
     elif not numeric and isinstance(c.value, float):
@@ -248,6 +260,8 @@ def parse_order_by(items: list[str] | tuple[str, ...] | None,
             continue
         p = _Parser(item, attributes)
         kind, key = p.entity()
+        if kind == "dataset":
+            raise FilterError(f"cannot order by datasets.{key}")
         asc = True
         if p.word("DESC"):
             asc = False

@@ -171,7 +171,7 @@ class KafkaLog:
         if delivery is not None and delivery.refusals:
             by_id = {e.id: e for e in ok}
             refused = {r.event_id for r in delivery.refusals}
-            rejected += [DeadLetter(r.event_id or "", r.reason, encode_event(by_id[r.event_id]))
+            rejected += [DeadLetter(r.event_id or "", r.reason, encode_event(by_id[r.event_id]), "delivery")
                          for r in delivery.refusals if r.event_id in by_id]
             ok = [e for e in ok if e.id not in refused]
         self.writer.dead_letter(rejected, origin=ORIGIN)
@@ -193,10 +193,10 @@ class KafkaLog:
         """Events ingest refused after they were produced (a conflict only ingest could see, e.g. a
         registry event that lost a race for its model's next position): its dead letters for these ids."""
         rows = self.store.query_rows(
-            "SELECT event_id, any(reason), any(raw) FROM dead_letter WHERE origin = 'kafka' "
+            "SELECT event_id, any(reason), any(raw), any(kind) FROM dead_letter WHERE origin = 'kafka' "
             "AND received_at >= fromUnixTimestamp64Milli({t:Int64}, 'UTC') AND event_id IN {ids:Array(String)} "
             "GROUP BY event_id", {"t": since_ms, "ids": [e.id for e in events]})
-        return [DeadLetter(r[0], r[1], str(r[2]).encode()) for r in rows]
+        return [DeadLetter(r[0], r[1], str(r[2]).encode(), r[3]) for r in rows]
 
     def lag(self) -> dict[str, Any]:
         """For /api/v1/health: per-partition end, written and lag, plus the in-process worker's counters."""

@@ -14,8 +14,9 @@ from ingest.eventlog import EVENT_COLUMNS, row_to_event
 from ingest.sink import ClickHouseStore
 from producer.events import Event
 
-from .filters import RUN_ATTRIBUTES, Clause, OrderBy
-from .run_state import RunState, fold_runs, run_state_dict
+from .filters import DATASET_KEYS, RUN_ATTRIBUTES, Clause, OrderBy
+from .run_state import fold_runs, run_state_dict
+from .tracking_view import run_from_rows
 
 __all__ = ["Reads", "VIEW_TYPES"]
 
@@ -29,6 +30,15 @@ VIEW_TYPES = {
 
 def _metric_row(value: float, step: int, ts_ms: int, vmin: float, vmax: float, count: int) -> dict[str, Any]:
     return {"value": value, "step": step, "timestamp": ts_ms, "min": vmin, "max": vmax, "count": count}
+
+
+#: A batch of runs' attributes, params and live tags in one round trip: (run_id, kind, key, value, deleted).
+_RUNS_SQL = (
+    "SELECT run_id, 'f', field, value, 0 FROM run_fields FINAL WHERE run_id IN {ids:Array(String)} "
+    "UNION ALL SELECT run_id, 'p', key, value, 0 FROM run_params FINAL WHERE run_id IN {ids:Array(String)} "
+    "UNION ALL SELECT run_id, 't', key, value, deleted FROM run_tags FINAL WHERE run_id IN {ids:Array(String)} "
+    "AND deleted = 0"
+)
 
 
 class Reads:
@@ -83,25 +93,12 @@ class Reads:
         if not run_ids:
             return []
         ids = list(dict.fromkeys(run_ids))
-        p = {"ids": ids}
-        states: dict[str, RunState] = {}
-        for rid, f, v in self.store.query_rows(
-            "SELECT run_id, field, value FROM run_fields FINAL WHERE run_id IN {ids:Array(String)}", p
-        ):
-            states.setdefault(rid, RunState(rid)).fields[f] = v
-        for rid, k, v in self.store.query_rows(
-            "SELECT run_id, key, value FROM run_params FINAL WHERE run_id IN {ids:Array(String)}", p
-        ):
-            if rid in states:
-                states[rid].params[k] = v
-        for rid, k, v in self.store.query_rows(
-            "SELECT run_id, key, value FROM run_tags FINAL WHERE run_id IN {ids:Array(String)} AND deleted = 0", p
-        ):
-            if rid in states:
-                states[rid].tags[k] = v
-        metrics = self.latest_metrics(ids)
-        return [run_state_dict(states[r], metrics.get(r, {}))
-                for r in ids if r in states and states[r].fields.get("experiment_id")]
+        grouped: dict[str, list[tuple[Any, ...]]] = {}
+        for rid, *rest in self.store.query_rows(_RUNS_SQL, {"ids": ids}):
+            grouped.setdefault(rid, []).append(tuple(rest))
+        runs = {rid: run for rid, rows in grouped.items() if (run := run_from_rows(rid, rows)) is not None}
+        metrics = self.latest_metrics(list(runs))
+        return [run_state_dict(runs[r], metrics.get(r, {})) for r in ids if r in runs]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         found = self.runs([run_id])
@@ -222,9 +219,9 @@ class Reads:
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         return [
-            {"received_at": str(r[0]), "origin": r[1], "event_id": r[2], "reason": r[3], "raw": r[4]}
+            {"received_at": str(r[0]), "origin": r[1], "kind": r[5], "event_id": r[2], "reason": r[3], "raw": r[4]}
             for r in self.store.query_rows(
-                "SELECT received_at, origin, event_id, reason, raw FROM dead_letter "
+                "SELECT received_at, origin, event_id, reason, raw, kind FROM dead_letter "
                 "ORDER BY received_at DESC LIMIT {n:UInt32}", {"n": limit})
         ]
 
@@ -258,6 +255,10 @@ def search_sql(experiment_ids: Sequence[str], clauses: Sequence[Clause], order_b
                 where.append(f"({col} IS NOT NULL AND toString({col}) != '')")
             else:
                 where.append(_cmp_sql(col, c, p, i, numeric))
+            continue
+        if c.kind == "dataset":
+            cond = _cmp_sql(DATASET_KEYS[c.key], c, p, i, False)
+            where.append(f"r.run_id IN (SELECT run_id FROM run_inputs FINAL WHERE {cond})")
             continue
         table, numeric = {"metric": ("latest_metrics", True), "param": ("params", False), "tag": ("tags", False)}[c.kind]
         if c.op == "IS NULL":

@@ -1,12 +1,7 @@
-"""Wiring of the registry into the server: its service at start-up, its projections on import.
-
-``query.services`` imports this module, which imports
-:mod:`ingest.registry_projection` (registering the registry's projectors,
-tables and migration) — so ``runledger serve``, ``runledger ingest`` and
-``runledger rebuild`` all project registry events. :func:`start_registry`
-is a start-up hook: it builds the :class:`~registry.service.RegistryService`
-over the server's event log, folds the log, and puts the service in
-``services.extras["registry"]`` (see :func:`registry_service`).
+"""Wiring of the registry into the server: :func:`start_registry` (a start-up hook in ``query.services``)
+builds the :class:`~registry.service.RegistryService` over the server's event log, folds the log, and puts
+the service in ``services.extras["registry"]`` (see :func:`registry_service`). The registry's projections
+are wired in :mod:`ingest` itself (``ingest.rows.PROJECTORS``, ``ingest.schema``).
 """
 
 from __future__ import annotations
@@ -15,7 +10,6 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-import ingest.registry_projection  # noqa: F401 - registers the registry's projectors, tables and migration
 from producer.errors import RunledgerError
 from registry.service import RegistryService
 

@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,15 +15,15 @@ from fastapi import Request
 from ingest.schema import apply_schema
 from ingest.sink import ClickHouseStore
 from ingest.writer import Writer, WriteResult
+from producer.codec import validated
 from producer.events import Body, Event, ExperimentCreated, Source
 from producer.ids import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, new_id
 
 from .log import EmbeddedLog, EventLog
 from .reads import Reads
-from .registry_startup import start_registry
 from .settings import Settings
 
-__all__ = ["Services", "get_services", "build_services"]
+__all__ = ["Services", "get_services", "build_services", "StartupHook"]
 
 log = logging.getLogger("runledger.server")
 
@@ -46,7 +46,10 @@ class Services:
                      body=body, source=self.source, actor=actor)
 
     def append(self, events: list[Event]) -> WriteResult:
-        return self.log.append(events)
+        """Append server-built events: each first passes the contract's own decoder (a body the
+        decoder would refuse — too long, a bad value — is a ContractError here, a 400 to the caller,
+        instead of a log row that a rebuild could not read back)."""
+        return self.log.append([validated(e) for e in events])
 
     def close(self) -> None:
         self.log.close()
@@ -57,11 +60,11 @@ class Services:
         self.store.close()
 
 
-#: Hooks other areas register to add state at start-up: fn(services) -> None.
-STARTUP_HOOKS: list[Callable[[Services], None]] = [start_registry]
+StartupHook = Callable[[Services], None]
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, hooks: Sequence[StartupHook] = ()) -> Services:
+    """The server's objects; then each start-up hook (``query.app.STARTUP_HOOKS``) adds its area's state."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = ClickHouseStore(settings.dsn, settings.database)
     apply_schema(store)
@@ -77,7 +80,7 @@ def build_services(settings: Settings) -> Services:
     if services.reads.experiment(DEFAULT_EXPERIMENT_ID) is None:
         services.append([services.event(DEFAULT_EXPERIMENT_ID, ExperimentCreated(
             name=DEFAULT_EXPERIMENT_NAME, artifact_location=f"{settings.artifact_root}/0"))])
-    for hook in STARTUP_HOOKS:
+    for hook in hooks:
         hook(services)
     return services
 

@@ -47,6 +47,9 @@ class Settings:
     sql_max_result_rows: int = 1_000_000
     sql_max_result_bytes: int = 256 * 1024 * 1024
     log_level: str = "info"
+    access_log: bool = True
+    """One line per request on the ``runledger.access`` logger: method, path, status, ms, client (env
+    RUNLEDGER_ACCESS_LOG=false or ``serve --no-access-log`` to turn off)."""
 
     @property
     def dsn(self) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from producer.errors import ConflictError, ContractError
+from producer.errors import AlreadyExistsError, ContractError
 from producer.events import Body, Event
 from producer.ids import IdFactory
 from producer.registry_events import (
@@ -72,7 +72,7 @@ def decide(state: RegistryState, command: c.Command, now_ms: int, actor: str, ne
     ``state`` may be the whole registry or one model's fold. Commands that
     check name uniqueness (create, rename) need ``state.names`` to hold the
     live names (at least the one asked for). Raises ``NotFoundError``
-    (unknown or deleted model / version), ``ConflictError`` (name taken),
+    (unknown or deleted model / version), ``AlreadyExistsError`` (name taken),
     ``ContractError`` (invalid stage, alias, name, tag, version).
     """
     handler = _DECIDERS.get(type(command))
@@ -94,7 +94,7 @@ def _create_model(state: RegistryState, cmd: c.CreateModel, ctx: _Ctx) -> list[E
     description = check_text(cmd.description, "description")
     body = RegisteredModelCreated(name=name, description=description, tags=_tags(cmd.tags))
     if name in state.names:
-        raise ConflictError(f"registered model {name!r} already exists")
+        raise AlreadyExistsError(f"registered model {name!r} already exists")
     model_id = ctx.model_id_for(name) if ctx.model_id_for is not None else ctx.new_id()
     return [ctx.event(model_id, body)]
 
@@ -103,7 +103,7 @@ def _rename_model(state: RegistryState, cmd: c.RenameModel, ctx: _Ctx) -> list[E
     model = get_model(state, cmd.name)
     new_name = check_model_name(cmd.new_name, "new_name")
     if new_name in state.names:
-        raise ConflictError(f"registered model {new_name!r} already exists")
+        raise AlreadyExistsError(f"registered model {new_name!r} already exists")
     return [ctx.event(model.id, RegisteredModelRenamed(old_name=model.name, new_name=new_name))]
 
 

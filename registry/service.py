@@ -254,8 +254,24 @@ class RegistryService:
             return self._state
 
     def model(self, name: str, as_of_ms: int | None = None) -> ModelState:
-        """The live model called ``name``, now or at ``as_of_ms``; NotFoundError otherwise."""
-        return get_model(self._scope(name, as_of_ms), name)
+        """The live model called ``name``, now or at ``as_of_ms``; NotFoundError otherwise.
+
+        With ``as_of_ms``, ``name`` is first the name the model had then; failing that, the *current*
+        name of a model, resolved to its stable id and read as that model was then (under whatever
+        name it had): ``GET /models/prod-model?as_of=T`` works after a rename.
+        """
+        try:
+            return get_model(self._scope(name, as_of_ms), name)
+        except NotFoundError:
+            if as_of_ms is None:
+                raise
+            current = self.state().names.get(name)
+            if current is None:
+                raise
+            then = project(self._reader.events([current], until_ms=as_of_ms)).models.get(current)
+            if then is None or then.deleted:
+                raise
+            return then
 
     def resolve(self, uri: str, as_of_ms: int | None = None) -> VersionState:
         """The version a ``models:/`` URI points at (all four forms), now or at ``as_of_ms``."""

@@ -3,9 +3,9 @@
 Every write becomes events through ``Services.append``; every read comes from
 the ClickHouse projections. Each area module (experiments, runs, registry,
 logged models, artifacts, …) owns an ``APIRouter`` with MLflow's relative
-paths (``/experiments/create``) and appends it to :data:`ROUTERS`
-(``/mlflow-artifacts`` routes to :data:`ARTIFACT_ROUTERS`). :func:`mount`
-serves each under every prefix the stock client and UI use:
+paths (``/experiments/create``), listed explicitly in :func:`routers`
+(``/mlflow-artifacts`` routes apart). :func:`mount` serves each under every
+prefix the stock client and UI use:
 ``/api/2.0/mlflow``, ``/api/3.0/mlflow`` and their ``/ajax-api`` aliases.
 
 Errors under these prefixes are answered in MLflow's shape (``errors.py``):
@@ -15,7 +15,6 @@ runledger errors mapped to MLflow codes, unknown routes and methods as
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from fastapi import APIRouter, FastAPI, Request
@@ -26,20 +25,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .errors import MlflowError
 
-__all__ = ["ROUTERS", "ARTIFACT_ROUTERS", "TOP_ROUTERS", "AREAS", "PREFIXES", "ARTIFACT_PREFIXES", "mount", "is_mlflow_path",
-           "error_response"]
+__all__ = ["routers", "PREFIXES", "ARTIFACT_PREFIXES", "mount", "is_mlflow_path", "error_response"]
 
 log = logging.getLogger(__name__)
 
-#: Routers of MLflow's tracking/registry API, relative to :data:`PREFIXES`.
-ROUTERS: list[APIRouter] = []
-#: Routers of the ``mlflow-artifacts`` proxy, relative to :data:`ARTIFACT_PREFIXES`.
-ARTIFACT_ROUTERS: list[APIRouter] = []
-#: Routers served as they are (``/health``, ``/api/3.0/mlflow/server-info``).
-TOP_ROUTERS: list[APIRouter] = []
-#: Area modules imported by :func:`mount`; each appends its router on import. Add yours with a one-line edit.
-AREAS: list[str] = [f"{__name__}.{m}" for m in (
-    "server", "experiments", "runs", "metrics", "artifacts", "logged_models", "registry", "model_versions")]
+
+def routers() -> tuple[list[APIRouter], list[APIRouter], list[APIRouter]]:
+    """(top-level routers, routers under :data:`PREFIXES`, routers under :data:`ARTIFACT_PREFIXES`).
+
+    Imported here, not at module import, so that importing one area (in a test, say) pulls in no others.
+    Add an area with a one-line edit.
+    """
+    from . import artifacts, experiments, logged_models, metrics, model_versions, registry, runs, server
+
+    api = [experiments.router, runs.router, metrics.router, logged_models.router, registry.router,
+           model_versions.router]
+    return [server.router], api, [artifacts.router]
 
 PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
@@ -56,12 +57,11 @@ def error_response(err: MlflowError) -> JSONResponse:
 
 def mount(app: FastAPI) -> None:
     """Include every MLflow router under every prefix (only the first in OpenAPI) and MLflow's error shape."""
-    for area in AREAS:
-        importlib.import_module(area)
-    for router in TOP_ROUTERS:
+    top, api, artifact = routers()
+    for router in top:
         app.include_router(router, tags=["mlflow"])
-    for routers, prefixes in ((ROUTERS, PREFIXES), (ARTIFACT_ROUTERS, ARTIFACT_PREFIXES)):
-        for router in routers:
+    for group, prefixes in ((api, PREFIXES), (artifact, ARTIFACT_PREFIXES)):
+        for router in group:
             for i, prefix in enumerate(prefixes):
                 app.include_router(router, prefix=prefix, include_in_schema=i == 0, tags=["mlflow"])
 

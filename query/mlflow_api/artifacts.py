@@ -12,11 +12,9 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..artifacts import ArtifactStore, artifact_store
 from ..services import Services, get_services
-from . import ARTIFACT_ROUTERS
 from .routing import json_response
 
 router = APIRouter()
-ARTIFACT_ROUTERS.append(router)
 
 _KEY = "artifacts"
 

@@ -8,9 +8,10 @@ from typing import Any
 
 from producer.events import Body, Event
 
+from ..commands import append_checked
 from ..filters import Clause
 from ..services import Services
-from .errors import MlflowError, already_exists, invalid, not_found
+from .errors import invalid, not_found
 
 __all__ = ["clause_holds", "experiment_or_404", "run_or_404", "active_run", "ensure_active", "append_or_raise",
            "append_one"]
@@ -53,14 +54,7 @@ def ensure_active(services: Services, run_id: str) -> None:
 
 def append_or_raise(services: Services, events: Sequence[Event]) -> None:
     """Append; a refused event (immutable param, taken name, ...) becomes MLflow's error with the reason."""
-    result = services.append(list(events))
-    if result.rejected:
-        reason = result.rejected[0].reason
-        if "already used" in reason or "already exists" in reason:
-            raise already_exists(reason)
-        if "immutable" in reason:
-            raise invalid(f"Changing param values is not allowed. {reason}")
-        raise MlflowError("INVALID_PARAMETER_VALUE", reason)
+    append_checked(services, events)
 
 
 def append_one(services: Services, entity: str, body: Body, actor: str = "") -> Event:

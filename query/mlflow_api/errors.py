@@ -8,7 +8,14 @@ The stock client turns the body into an ``MlflowException`` carrying
 
 from __future__ import annotations
 
-from producer.errors import ConflictError, ContractError, NotFoundError, RunledgerError, TransientError
+from producer.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ContractError,
+    NotFoundError,
+    RunledgerError,
+    TransientError,
+)
 
 __all__ = ["MlflowError", "STATUS_OF", "mlflow_error_for", "invalid", "not_found", "already_exists"]
 
@@ -60,10 +67,10 @@ def mlflow_error_for(exc: Exception) -> MlflowError:
         return exc
     if isinstance(exc, NotFoundError):
         return not_found(str(exc))
-    if isinstance(exc, ConflictError):
-        # MLflow answers a taken name and an immutable param alike with 400s; the code says which.
-        text = str(exc)
-        return already_exists(text) if "exist" in text else invalid(text)
+    if isinstance(exc, AlreadyExistsError):
+        return already_exists(str(exc))
+    if isinstance(exc, ConflictError):  # an immutable param, a deleted run: MLflow answers 400 too
+        return invalid(str(exc))
     if isinstance(exc, ContractError):
         return invalid(str(exc))
     if isinstance(exc, TransientError):

@@ -1,4 +1,7 @@
-"""MLflow experiments: create, get, get-by-name, search, update, delete, restore, set-experiment-tag."""
+"""MLflow experiments: create, get, get-by-name, search, update, delete, restore, set/delete-experiment-tag.
+
+Writes are tracking commands (:mod:`tracking`) run by :func:`query.commands.execute`: MLflow's rules and
+wording live in the domain, not here."""
 
 from __future__ import annotations
 
@@ -6,30 +9,27 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from producer.events import (
-    ExperimentCreated,
-    ExperimentDeleted,
-    ExperimentRenamed,
-    ExperimentRestored,
-    ExperimentTagSet,
+from tracking import (
+    CreateExperiment,
+    DeleteExperiment,
+    DeleteExperimentTag,
+    RenameExperiment,
+    RestoreExperiment,
+    SetExperimentTag,
 )
-from producer.ids import experiment_id_for
 
+from ..commands import execute
 from ..filters import EXPERIMENT_ATTRIBUTES, Clause, parse_filter, parse_order_by
+from ..routes.registry import actor_of
 from ..services import Services
-from . import ROUTERS
-from .common import append_one, append_or_raise, clause_holds, experiment_or_404
+from .common import clause_holds, experiment_or_404
 from .convert import decode_token, encode_token, experiment_json, tags_of
-from .errors import already_exists, invalid, not_found
+from .errors import invalid, not_found
 from .request import optional_int, optional_str, required_str
 from .routing import mlflow_route
 
 router = APIRouter()
-ROUTERS.append(router)
 
-MAX_NAME_LENGTH = 500
-MAX_TAG_KEY_LENGTH = 250
-MAX_TAG_VALUE_LENGTH = 20_000
 VIEW_TYPES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": ("active", "deleted"),
               "1": ("active",), "2": ("deleted",), "3": ("active", "deleted")}
 
@@ -38,28 +38,13 @@ def _json(services: Services, e: dict[str, Any]) -> dict[str, Any]:
     return experiment_json(e, services.settings.artifact_root)
 
 
-def _free_id(services: Services, name: str) -> str:
-    """The name's derived id, or (when another experiment, since renamed, holds it) the next free variant."""
-    eid, k = experiment_id_for(name), 0
-    while (held := services.reads.experiment(eid)) is not None and held["name"] != name:
-        k += 1
-        eid = experiment_id_for(f"{name}#{k}")
-    return eid
-
-
 @mlflow_route(router, "/experiments/create", "POST")
 def create_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Create an experiment (RESOURCE_ALREADY_EXISTS if the name is taken, deleted experiments included)."""
-    name = required_str(params, "name").strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise invalid(f"Invalid experiment name {name!r}: 1 to {MAX_NAME_LENGTH} characters")
-    if services.reads.experiment_by_name(name) is not None:
-        raise already_exists(f"Experiment(name={name}) already exists.")
-    tags = tags_of(params.get("tags"), "experiment tag")
-    eid = _free_id(services, name)
-    location = optional_str(params, "artifact_location") or f"{services.settings.artifact_root}/{eid}"
-    append_one(services, eid, ExperimentCreated(name=name, artifact_location=location, tags=tuple(tags.items())))
-    return {"experiment_id": eid}
+    cmd = CreateExperiment(name=required_str(params, "name"), artifact_location=optional_str(params, "artifact_location")
+                           or "", tags=tuple(tags_of(params.get("tags"), "experiment tag").items()))
+    events = execute(services, cmd, actor=actor_of(request))
+    return {"experiment_id": events[0].entity}
 
 
 @mlflow_route(router, "/experiments/get", "GET")
@@ -119,49 +104,37 @@ def search_experiments(services: Services, params: dict[str, Any], request: Requ
 @mlflow_route(router, "/experiments/update", "POST")
 def update_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Rename an experiment."""
-    exp = experiment_or_404(services, required_str(params, "experiment_id"))
-    new_name = required_str(params, "new_name").strip()
-    if not new_name or len(new_name) > MAX_NAME_LENGTH:
-        raise invalid(f"Invalid experiment name {new_name!r}")
-    if exp["lifecycle_stage"] != "active":
-        raise invalid("Cannot rename a non-active experiment.")
-    if new_name != exp["name"]:
-        if services.reads.experiment_by_name(new_name) is not None:
-            raise already_exists(f"Experiment(name={new_name}) already exists.")
-        append_one(services, exp["experiment_id"], ExperimentRenamed(name=new_name))
+    execute(services, RenameExperiment(experiment_id=required_str(params, "experiment_id"),
+                                       new_name=required_str(params, "new_name")), actor=actor_of(request))
     return {}
 
 
 @mlflow_route(router, "/experiments/delete", "POST")
 def delete_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Delete an experiment (restorable)."""
-    exp = experiment_or_404(services, required_str(params, "experiment_id"))
-    if exp["experiment_id"] == "0":
-        raise invalid("Cannot delete the default experiment '0'. This is an internally reserved experiment.")
-    append_one(services, exp["experiment_id"], ExperimentDeleted())
+    """Delete an experiment and its runs (restorable)."""
+    execute(services, DeleteExperiment(experiment_id=required_str(params, "experiment_id")), actor=actor_of(request))
     return {}
 
 
 @mlflow_route(router, "/experiments/restore", "POST")
 def restore_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Restore a deleted experiment."""
-    exp = experiment_or_404(services, required_str(params, "experiment_id"))
-    append_one(services, exp["experiment_id"], ExperimentRestored())
+    """Restore a deleted experiment and the runs its deletion deleted."""
+    execute(services, RestoreExperiment(experiment_id=required_str(params, "experiment_id")), actor=actor_of(request))
     return {}
 
 
 @mlflow_route(router, "/experiments/set-experiment-tag", "POST")
 def set_experiment_tag(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Set a tag on an experiment."""
-    exp = experiment_or_404(services, required_str(params, "experiment_id"))
-    key = required_str(params, "key")
-    value = params.get("value", "")
-    if not isinstance(value, str):
-        raise invalid(f"Invalid value {value!r} for parameter 'value': expected a string")
-    if len(key) > MAX_TAG_KEY_LENGTH or len(value) > MAX_TAG_VALUE_LENGTH:
-        raise invalid(f"Experiment tag key must be <= {MAX_TAG_KEY_LENGTH} and value <= {MAX_TAG_VALUE_LENGTH} "
-                      "characters")
-    if exp["lifecycle_stage"] != "active":
-        raise invalid(f"The experiment {exp['experiment_id']} must be in the 'active' state.")
-    append_or_raise(services, [services.event(exp["experiment_id"], ExperimentTagSet(key=key, value=value))])
+    execute(services, SetExperimentTag(experiment_id=required_str(params, "experiment_id"),
+                                       key=required_str(params, "key"), value=params.get("value", "")),
+            actor=actor_of(request))
+    return {}
+
+
+@mlflow_route(router, "/experiments/delete-experiment-tag", "POST")
+def delete_experiment_tag(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Delete a tag of an experiment."""
+    execute(services, DeleteExperimentTag(experiment_id=required_str(params, "experiment_id"),
+                                          key=required_str(params, "key")), actor=actor_of(request))
     return {}

@@ -33,17 +33,15 @@ from producer.mlflow_events import (
 
 from ..filters import Clause, parse_filter
 from ..services import Services, get_services
-from . import ROUTERS
 from .artifacts import store_of
 from .common import append_or_raise, clause_holds, experiment_or_404, run_or_404
-from .convert import ARTIFACTS_SCHEME, decode_token, encode_token, kv, proxied_location, tags_of
+from .convert import ARTIFACTS_SCHEME, decode_token, encode_token, kv, metric_json, proxied_location, tags_of
 from .errors import invalid, not_found
 from .log_reads import LogReads
 from .request import optional_int, optional_str, required_str
 from .routing import mlflow_route
 
 router = APIRouter()
-ROUTERS.append(router)
 
 ATTRIBUTES = {"name": "name", "model_id": "model_id", "source_run_id": "source_run_id", "status": "status",
               "model_type": "model_type", "experiment_id": "experiment_id",
@@ -73,7 +71,27 @@ def unique_model_versions(value: str, *added: dict[str, str]) -> str:
     return json.dumps(unique)
 
 
-def model_json(services: Services, m: dict[str, Any]) -> dict[str, Any]:
+def model_metrics(services: Services, model_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Metrics logged with a ``model_id`` (``mlflow.models.evaluate``, ``log_metric(model_id=...)``), per model,
+    in one query: every point, as MLflow's stores keep them."""
+    if not model_ids:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for mid, run_id, key, ds_name, ds_digest, step, ts, value in services.store.query_rows(
+            "SELECT model_id, run_id, key, dataset_name, dataset_digest, step, toUnixTimestamp64Milli(timestamp), value "
+            "FROM model_metrics FINAL WHERE model_id IN {ids:Array(String)} ORDER BY model_id, key, step, timestamp",
+            {"ids": model_ids}):
+        metric = {**metric_json(key, value, ts, step), "run_id": run_id, "model_id": mid}
+        if ds_name:
+            metric["dataset_name"], metric["dataset_digest"] = ds_name, ds_digest
+        out.setdefault(mid, []).append(metric)
+    return out
+
+
+def model_json(services: Services, m: dict[str, Any], metrics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A logged model in MLflow's shape; ``metrics`` None = read them for this one model."""
+    if metrics is None:
+        metrics = model_metrics(services, [m["model_id"]]).get(m["model_id"], [])
     info = {
         "model_id": m["model_id"], "experiment_id": m["experiment_id"], "name": m["name"],
         "artifact_uri": proxied_location(m["artifact_location"], services.settings.artifact_root),
@@ -83,7 +101,7 @@ def model_json(services: Services, m: dict[str, Any]) -> dict[str, Any]:
     for field in ("source_run_id", "model_type"):
         if m[field]:
             info[field] = m[field]
-    return {"info": info, "data": {"params": kv(m["params"]), "metrics": []}}
+    return {"info": info, "data": {"params": kv(m["params"]), "metrics": metrics}}
 
 
 def model_or_404(services: Services, model_id: str) -> dict[str, Any]:
@@ -132,7 +150,8 @@ def search_logged_models(services: Services, params: dict[str, Any], request: Re
     models.sort(key=lambda m: (-m["creation_timestamp_ms"], m["model_id"]))
     _order(models, params.get("order_by"))
     page = models[offset:offset + max_results]
-    out: dict[str, Any] = {"models": [model_json(services, m) for m in page]}
+    metrics = model_metrics(services, [m["model_id"] for m in page])
+    out: dict[str, Any] = {"models": [model_json(services, m, metrics.get(m["model_id"], [])) for m in page]}
     if offset + max_results < len(models):
         out["next_page_token"] = encode_token(offset + max_results)
     return out

@@ -7,7 +7,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from ..services import Services
-from . import ROUTERS
 from .common import run_or_404
 from .convert import decode_token, encode_token, metric_json
 from .errors import invalid
@@ -16,7 +15,6 @@ from .routing import mlflow_route
 from .runs import run_id_of
 
 router = APIRouter()
-ROUTERS.append(router)
 
 MAX_HISTORY_PAGE = 25_000
 MAX_BULK_RUNS = 100

@@ -26,7 +26,6 @@ from registry.service import RegistryService
 from ..filters import Clause, parse_filter
 from ..registry_startup import registry_service
 from ..services import Services
-from . import ROUTERS
 from .common import append_or_raise, clause_holds
 from .common_registry import (
     VERSION_ATTRIBUTES,
@@ -47,7 +46,6 @@ from .request import optional_str, required_str
 from .routing import mlflow_route
 
 router = APIRouter()
-ROUTERS.append(router)
 
 Row = tuple[reg.ModelState, reg.VersionState]
 #: How many ``models:/name/N`` hops :func:`download_uri` follows (a copy of a copy of ...).

@@ -19,7 +19,6 @@ import registry as reg
 from ..filters import Clause, parse_filter
 from ..registry_startup import registry_service
 from ..services import Services
-from . import ROUTERS
 from .common import clause_holds
 from .common_registry import (
     MODEL_ATTRIBUTES,
@@ -38,7 +37,6 @@ from .request import optional_str, required_str, str_list
 from .routing import mlflow_route
 
 router = APIRouter()
-ROUTERS.append(router)
 
 
 @mlflow_route(router, "/registered-models/create", "POST")

@@ -5,10 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from . import TOP_ROUTERS
-
 router = APIRouter()
-TOP_ROUTERS.append(router)
 
 
 @router.get("/health", summary="MLflow's liveness probe")

@@ -36,7 +36,7 @@ def _ingest(services: Services, raw: bytes) -> dict[str, Any]:
     try:
         events, rejections = decode_batch(raw)
     except ContractError as exc:
-        services.writer.dead_letter([DeadLetter("", str(exc), raw[:1_000_000])], origin="http")
+        services.writer.dead_letter([DeadLetter("", str(exc), raw[:1_000_000], "decode")], origin="http")
         raise native_error(400, "INVALID_ARGUMENT", str(exc)) from exc
     services.writer.dead_letter(rejections, origin="http")
     result = services.log.append(events)

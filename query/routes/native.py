@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from producer.errors import ContractError, NotFoundError
-from producer.events import ExperimentCreated
-from producer.ids import experiment_id_for
+from tracking import EnsureExperiment
 
+from ..commands import execute, tracking_view
 from ..errors_http import parse_time_ms
 from ..filters import parse_filter, parse_order_by
 from ..reads import VIEW_TYPES
 from ..services import Services, get_services
+from .registry import actor_of
 
 router = APIRouter(prefix="/api/v1", tags=["native"])
 
@@ -38,18 +39,17 @@ def list_experiments(view_type: str = "ACTIVE_ONLY", services: Services = Depend
 
 
 @router.post("/experiments", summary="Create an experiment (idempotent by name)")
-def create_experiment(body: NewExperiment, services: Services = Depends(get_services)) -> dict[str, Any]:
-    existing = services.reads.experiment_by_name(body.name)
-    if existing is not None:
-        return existing
-    eid = experiment_id_for(body.name)
-    location = body.artifact_location or f"{services.settings.artifact_root}/{eid}"
-    result = services.append([services.event(eid, ExperimentCreated(
-        name=body.name, artifact_location=location, tags=tuple(body.tags.items())))])
-    if result.rejected:
-        raise ContractError(result.rejected[0].reason)
-    found = services.reads.experiment(eid)
-    assert found is not None
+def create_experiment(body: NewExperiment, request: Request,
+                      services: Services = Depends(get_services)) -> dict[str, Any]:
+    """The experiment called ``name`` (active or deleted), created first when there is none — what
+    ``producer.start_run(experiment=...)`` asks for. A name freed by a rename gets a fresh id."""
+    view = tracking_view(services)
+    events = execute(services, EnsureExperiment(name=body.name, artifact_location=body.artifact_location,
+                                                tags=tuple(body.tags.items())), actor=actor_of(request), view=view)
+    name = body.name.strip()
+    found = services.reads.experiment(events[0].entity) if events else services.reads.experiment_by_name(name)
+    if found is None:
+        raise NotFoundError(f"experiment {name!r} vanished while it was being created")
     return found
 
 
@@ -128,11 +128,11 @@ def health(services: Services = Depends(get_services)) -> dict[str, Any]:
     }
 
 
-@router.post("/admin/rebuild", summary="Drop every projection and recompute it from the event log")
+@router.post("/admin/rebuild", summary="Recompute every projection from the event log into new tables and swap them in at once")
 def admin_rebuild(services: Services = Depends(get_services)) -> dict[str, Any]:
     from ingest.rebuild import rebuild
 
     report = rebuild(services.store)
     registry_events = services.extras["registry"].reload() if "registry" in services.extras else 0
     return {"events": report.events, "points": report.points, "seconds": round(report.seconds, 3),
-            "registry_events": registry_events}
+            "dead_letters": report.dead_letters, "registry_events": registry_events}

@@ -23,7 +23,7 @@ from starlette.background import BackgroundTask
 from producer.errors import ContractError, RunledgerError
 
 from ..errors_http import ApiError, native_error
-from ..services import STARTUP_HOOKS, Services, get_services
+from ..services import Services, get_services
 from ..sql import FORMATS, SqlService
 
 __all__ = ["SqlRequest", "parse_request", "router"]
@@ -82,7 +82,7 @@ async def run_sql(request: Request, services: Services = Depends(get_services)) 
                              background=BackgroundTask(result.close))
 
 
-def _start(services: Services) -> None:
+def start_sql(services: Services) -> None:
     """Start-up hook: build the SQL service; if it cannot start, the endpoint answers 503 with the reason."""
     try:
         services.extras["sql"] = SqlService.open(services.settings, services.store)
@@ -90,5 +90,3 @@ def _start(services: Services) -> None:
         log.error("SQL endpoint unavailable: %s", exc)
         services.extras["sql_error"] = str(exc)
 
-
-STARTUP_HOOKS.append(_start)

@@ -102,7 +102,7 @@ def test_the_gateway_reports_a_param_conflict_at_once(kafka_server: ServerProces
     attached.log_metric("after", 3.0)
     assert other.flush(30)
     other.close()
-    assert len(other.refusals) == 1 and "immutable" in other.refusals[0].reason
+    assert len(other.refusals) == 1 and "Changing param values is not allowed" in other.refusals[0].reason
     with kafka_server.client() as c:
         got = c.get(f"/api/v1/runs/{run.run_id}").json()
         assert got["params"] == {"lr": "0.1"} and got["metrics"]["after"]["value"] == 3.0

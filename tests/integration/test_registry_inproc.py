@@ -19,17 +19,16 @@ and a failure comes back with its traceback.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from inproc import in_child
 from kafka_broker import TansuBroker
 
 import registry as r
@@ -38,40 +37,11 @@ from producer.errors import ConflictError, RunledgerError
 pytestmark = pytest.mark.integration
 
 
-def in_child(fn: Callable[..., Any], *args: Any, timeout_s: float = 240.0) -> Any:
-    """Run ``fn(*args)`` in a fresh (spawned) process; its return value, or its traceback as a failure."""
-    ctx = multiprocessing.get_context("spawn")
-    receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(send, fn, args), daemon=True)
-    proc.start()
-    send.close()
-    try:
-        if not receive.poll(timeout_s):
-            raise AssertionError(f"{fn.__name__} did not finish within {timeout_s} s")
-        status, value = receive.recv()
-    finally:
-        proc.join(10)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
-    if status == "error":
-        raise AssertionError(f"{fn.__name__} failed in the child process:\n{value}")
-    return value
-
-
-def _child_main(send: Any, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    try:
-        send.send(("ok", fn(*args)))
-    except BaseException:
-        send.send(("error", traceback.format_exc()))
-
-
 # ----------------------------------------------------------------- helpers
 
 
 def open_embedded(dsn: str, database: str) -> tuple[Any, Any, Any]:
     """A store (schema applied), its embedded log and the registry reader, as the server builds them."""
-    import query.registry_startup  # noqa: F401 - registers the registry projections, as the server does
     from ingest.schema import apply_schema
     from ingest.sink import ClickHouseStore
     from ingest.writer import Writer

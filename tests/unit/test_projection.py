@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ingest.conflicts import check_conflicts
-from ingest.rows import event_version, project_rows
+from ingest.rows import project_rows
 from producer import events as ev
 from producer.events import Event
+from producer.ids import id_version
 from query.run_state import fold_runs
+from tracking import check_conflicts
 
 RUN = "a" * 32
 
@@ -32,18 +33,20 @@ HISTORY = [
 
 def test_rows_for_every_table() -> None:
     b = project_rows(HISTORY)
-    assert len(b.events) == len(HISTORY)
-    assert b.metric_points.columns["rank"] == [2, 2] and b.metric_points.columns["value"] == [1.0, 0.5]
-    assert ("experiment_fields", b.experiment_fields) in list(b.tables())
-    assert event_version(HISTORY[3].id) == 4 and event_version("not-hex") == 0
-    assert len(project_rows(HISTORY, include_log=False).events) == 0
+    assert b.rows("events") == len(HISTORY)
+    points = b.table("metric_points").columns
+    assert points["rank"] == [2, 2] and points["value"] == [1.0, 0.5]
+    names = [name for name, _ in b.tables()]
+    assert names[0] == "events" and {"experiment_fields", "run_fields", "run_params", "run_tags"} <= set(names)
+    assert id_version(HISTORY[3].id) == 4 and id_version("not-hex") == 0
+    assert project_rows(HISTORY, include_log=False).rows("events") == 0
 
 
 def test_fold_is_newest_event_wins() -> None:
     states = fold_runs(HISTORY)
     s = states[RUN]
-    assert s.fields["status"] == "FINISHED" and s.fields["end_time"] == "2000"
-    assert s.fields["lifecycle"] == "active"  # deleted, then restored
+    assert s.status == "FINISHED" and s.end_time == 2000
+    assert s.lifecycle_stage == "active"  # deleted, then restored
     assert s.tags == {"team": "cv"}  # stage deleted, team overwritten
     assert s.params == {"lr": "0.1"}
 
@@ -53,13 +56,13 @@ def test_fold_at_every_prefix_matches_the_history() -> None:
     for n in range(2, len(HISTORY) + 1):
         s = fold_runs(HISTORY[:n])[RUN]
         if n in expected_status:
-            assert s.fields["status"] == expected_status[n]
+            assert s.status == expected_status[n]
         assert ("stage" in s.tags) == (4 <= n < 6)
-        assert s.fields["lifecycle"] == ("deleted" if n == 8 else "active")
+        assert s.lifecycle_stage == ("deleted" if n == 8 else "active")
 
 
 def test_fold_is_order_independent_for_versioned_fields() -> None:
-    assert fold_runs(reversed(HISTORY))[RUN].fields == fold_runs(HISTORY)[RUN].fields
+    assert fold_runs(reversed(HISTORY))[RUN] == fold_runs(HISTORY)[RUN]
 
 
 def test_param_conflicts_are_refused_but_same_value_is_not() -> None:
@@ -84,5 +87,5 @@ def test_experiment_create_is_an_idempotent_ensure() -> None:
     ok, bad = check_conflicts([create], {}, {"exp": "7"}, {"7": "exp"})
     assert ok == [] and bad == []  # already exists: dropped, not refused
     ok, bad = check_conflicts([other_name, taken], {}, {"exp": "7"}, {"7": "exp"})
-    assert ok == [] and len(bad) == 2
+    assert ok == [] and len(bad) == 2 and {c.kind for c in bad} == {"name"}
     assert "already exists" in bad[0].reason and "already used" in bad[1].reason

@@ -10,8 +10,9 @@ import pytest
 
 from producer import registry_events as rev
 from producer.codec import decode_event, encode_event, event_to_wire
+from producer.contract import EVENT_TYPES
 from producer.errors import ContractError
-from producer.events import EVENT_TYPES, Body, Event, Source
+from producer.events import Body, Event, Source
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "events"
 MODEL_ID = "019aad5e7c1a7000800000000000f00d"

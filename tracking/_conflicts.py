@@ -1,4 +1,9 @@
-"""State-dependent validation of events before they are appended (pure).
+"""The append-time check: events that would contradict recorded state (pure).
+
+``decide`` checks a command against the state a server *read*; events from
+producers (which decide nothing) and commands racing each other reach the
+log's single writer, which runs this check against the state it *holds* just
+before appending — the serialisation point for the two rules below.
 
 Params are immutable per run: a second, *different* value for a (run, key) is
 a conflict; the same value again is a harmless re-delivery. An experiment name
@@ -14,12 +19,17 @@ from typing import NamedTuple
 from producer import events as ev
 from producer.events import Event
 
+from ._decide import param_conflicts
+
 __all__ = ["Conflict", "check_conflicts", "param_runs", "experiment_names", "experiment_ids"]
 
 
 class Conflict(NamedTuple):
     event: Event
     reason: str
+    kind: str = ""
+    """Which rule refused it: ``param`` (a param re-logged with another value), ``name`` (an experiment name
+    or id taken), ``sequence`` (a registry event out of order)."""
 
 
 def param_runs(events: Iterable[Event]) -> set[str]:
@@ -58,23 +68,22 @@ def check_conflicts(
     for e in events:
         body = e.body
         if isinstance(body, ev.ParamsLogged):
-            clash = [(k, seen_params[(e.entity, k)], v) for k, v in body.params
-                     if (e.entity, k) in seen_params and seen_params[(e.entity, k)] != v]
+            recorded = {k: seen_params[(e.entity, k)] for k, _ in body.params if (e.entity, k) in seen_params}
+            clash = param_conflicts(e.entity, recorded, body.params)
             if clash:
-                k, old, new = clash[0]
-                bad.append(Conflict(e, f"param {k!r} of run {e.entity} was already logged with value "
-                                       f"{old!r}; params are immutable, got {new!r}"))
+                bad.append(Conflict(e, clash, "param"))
                 continue
             for k, v in body.params:
                 seen_params[(e.entity, k)] = v
         elif isinstance(body, ev.ExperimentCreated) and e.entity in existing:
             if existing[e.entity] != body.name:
-                bad.append(Conflict(e, f"experiment id {e.entity} already exists with name {existing[e.entity]!r}"))
+                bad.append(Conflict(e, f"experiment id {e.entity} already exists with name {existing[e.entity]!r}",
+                                    "name"))
             continue
         elif isinstance(body, (ev.ExperimentCreated, ev.ExperimentRenamed)):
             owner = names.get(body.name)
             if owner is not None and owner != e.entity:
-                bad.append(Conflict(e, f"experiment name {body.name!r} is already used by experiment {owner}"))
+                bad.append(Conflict(e, f"experiment name {body.name!r} is already used by experiment {owner}", "name"))
                 continue
             names[body.name] = e.entity
             if isinstance(body, ev.ExperimentCreated):
