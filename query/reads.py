@@ -15,6 +15,8 @@ from ingest.sink import ClickHouseStore
 from producer.events import Event
 
 from .filters import DATASET_KEYS, RUN_ATTRIBUTES, Clause, OrderBy
+from .read_model import ReadModel
+from .run_search import supported
 from .run_state import fold_runs, run_state_dict
 from .tracking_view import run_from_rows
 
@@ -42,13 +44,24 @@ _RUNS_SQL = (
 
 
 class Reads:
-    def __init__(self, store: ClickHouseStore) -> None:
+    """``model``: the in-memory read model (embedded mode) answers current state and run search; without
+    it (Kafka mode: other processes ingest) every read is a ClickHouse query."""
+
+    def __init__(self, store: ClickHouseStore, model: ReadModel | None = None) -> None:
         self.store = store
+        self.model = model
 
     # ------------------------------------------------------------ experiments
 
     def experiments(self, view_type: str = "ACTIVE_ONLY", *, name_like: str | None = None,
                     ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        if self.model is not None:
+            return [
+                {"experiment_id": e.experiment_id, "name": e.name, "artifact_location": e.artifact_location,
+                 "lifecycle_stage": e.lifecycle_stage or "active", "creation_time": e.creation_time,
+                 "last_update_time": e.last_update_time, "tags": dict(e.tags)}
+                for e in self.model.experiments(VIEW_TYPES.get(view_type, ("active",)), name=name_like, ids=ids)
+            ]
         where = ["lifecycle_stage IN {stages:Array(String)}"]
         params: dict[str, Any] = {"stages": list(VIEW_TYPES.get(view_type, ("active",)))}
         if name_like is not None:
@@ -93,12 +106,35 @@ class Reads:
         if not run_ids:
             return []
         ids = list(dict.fromkeys(run_ids))
+        if self.model is not None:
+            return self._runs_from_model(ids)
         grouped: dict[str, list[tuple[Any, ...]]] = {}
         for rid, *rest in self.store.query_rows(_RUNS_SQL, {"ids": ids}):
             grouped.setdefault(rid, []).append(tuple(rest))
         runs = {rid: run for rid, rows in grouped.items() if (run := run_from_rows(rid, rows)) is not None}
         metrics = self.latest_metrics(list(runs))
         return [run_state_dict(runs[r], metrics.get(r, {})) for r in ids if r in runs]
+
+    def _runs_from_model(self, ids: list[str]) -> list[dict[str, Any]]:
+        assert self.model is not None
+        out, recount = [], []
+        for rid in ids:
+            run = self.model.run(rid)
+            if run is None:
+                continue
+            metrics = self.model.metrics(rid)
+            if any(m[5] is None for m in metrics.values()):
+                recount.append(rid)
+            out.append((run, metrics))
+        counts = self._counts(recount) if recount else {}
+        return [run_state_dict(run, {k: _metric_row(m[0], m[1], m[2], m[3], m[4],
+                                                     m[5] if m[5] is not None else counts.get((run.run_id, k), 0))
+                                     for k, m in sorted(metrics.items())})
+                for run, metrics in out]
+
+    def _counts(self, run_ids: list[str]) -> dict[tuple[str, str], int]:
+        return {(r, k): int(n) for r, k, n in self.store.query_rows(
+            "SELECT run_id, key, count FROM latest_metrics WHERE run_id IN {ids:Array(String)}", {"ids": run_ids})}
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         found = self.runs([run_id])
@@ -136,6 +172,9 @@ class Reads:
                     order_by: Sequence[OrderBy] = (), *, view_type: str = "ACTIVE_ONLY",
                     max_results: int = 1000, offset: int = 0) -> list[str]:
         """Run ids matching the filter, ordered, one page. MLflow's default order: start_time DESC."""
+        if self.model is not None and supported(clauses, order_by):
+            return self.model.search(experiment_ids, clauses, order_by, VIEW_TYPES.get(view_type, ("active",)),
+                                     max_results, offset)
         sql, params = search_sql(experiment_ids, clauses, order_by, view_type, max_results, offset)
         return [r[0] for r in self.store.query_rows(sql, params, settings={"join_use_nulls": 1})]
 

@@ -68,7 +68,9 @@ def _location(services: Services, experiment_id: str, cache: dict[str, str] | No
 
 def runs_json(services: Services, run_ids: list[str]) -> list[dict[str, Any]]:
     runs = services.reads.runs(run_ids)
-    io = LogReads(services.store).run_io([r["run_id"] for r in runs])
+    model = services.reads.model
+    io_ids = [r["run_id"] for r in runs if model is None or model.has_io(r["run_id"])]
+    io = LogReads(services.store).run_io(io_ids)
     cache: dict[str, str] = {}
     return [run_json(r, _location(services, r["experiment_id"], cache), *io.get(r["run_id"], (None, None)))
             for r in runs]

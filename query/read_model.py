@@ -1,0 +1,177 @@
+"""The in-memory read model: current tracking state, event-sourced, fed by the writer (embedded mode).
+
+Reads of run state, experiments and run search are answered from memory —
+a ClickHouse query costs 3-20 ms even on empty tables (planning the views,
+``FINAL`` merges), a dictionary lookup microseconds. ClickHouse keeps the
+log, metric points (history, downsampling), as-of reads and analytics.
+
+* **state** — :class:`tracking.TrackingState`, the same fold ``as_of`` reads
+  and the projections use (per-field newest version wins), so live state,
+  rebuild and as-of agree by construction;
+* **latest metrics** — per run and key ``[value, step, timestamp ms, min,
+  max, count]``, merged as ClickHouse's ``latest_metrics`` view merges:
+  value of the greatest ``(step, timestamp)``, ``max(step)``, ``max(timestamp)``,
+  ``min``/``max`` over every point written, ``count`` = distinct steps. The
+  count is kept while steps arrive past the largest one seen; a step at or
+  below it may repeat one, so the count turns ``None`` ("ask ClickHouse")
+  for that key. Two points of one key at the same step *and* timestamp with
+  different values: the model keeps the greater value (MLflow's own rule,
+  ``SqlAlchemyStore._update_latest_metric_if_necessary``); ClickHouse's
+  ``argMax`` keeps whichever it met first, so the SQL read may differ there,
+  and a model loaded at start-up takes the SQL's value;
+* **runs with inputs/outputs** — ids only, so a run without any skips that query.
+
+Built at start-up from the log (``load``), then :meth:`ReadModel.apply` runs
+inside the writer's successful write, before the writer's caller hears of it:
+a read after a write sees it. One process writes in embedded mode, so the
+model is complete; in Kafka mode other processes ingest, and the server reads
+ClickHouse instead (no model). ``rebuild`` leaves it alone: the model and
+the rebuilt projections are functions of the same log.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ingest.eventlog import EVENT_COLUMNS, row_to_event
+from ingest.sink import ClickHouseStore
+from producer import events as ev
+from producer.events import TRACKING_BODIES, Event
+from producer.mlflow_events import RunInputsLogged, RunOutputsLogged
+from tracking import Experiment, Run, TrackingState, apply
+
+from .filters import Clause, OrderBy
+from .run_search import Latest, search
+
+__all__ = ["ReadModel"]
+
+log = logging.getLogger("runledger.read_model")
+
+_IO_TYPES = (RunInputsLogged.TYPE, RunOutputsLogged.TYPE)
+_STATE_TYPES = tuple(b.TYPE for b in TRACKING_BODIES if b is not ev.MetricsLogged) + _IO_TYPES
+
+
+def merge_points(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence[int], ts: Sequence[int],
+                 values: Sequence[float]) -> None:
+    """Merge one batch of a run's points into its ``key -> Latest`` map (in place; points in log order)."""
+    for k, s, t, raw in zip(keys, steps, ts, values, strict=True):
+        v = float(raw)
+        m = latest.get(k)
+        if m is None:
+            latest[k] = [v, s, t, v, v, 1, s, t]
+            continue
+        # m: value, max step, max ts, min, max, count, step of value, ts of value
+        if (s, t) > (m[6], m[7]) or ((s, t) == (m[6], m[7]) and (v > m[0] or math.isnan(m[0]))):
+            m[0], m[6], m[7] = v, s, t
+        if s > m[1]:
+            m[1] = s
+            if m[5] is not None:
+                m[5] += 1
+        elif m[5] is not None:
+            m[5] = None
+        m[2] = max(m[2], t)
+        if not math.isnan(v):
+            if v < m[3] or math.isnan(m[3]):
+                m[3] = v
+            if v > m[4] or math.isnan(m[4]):
+                m[4] = v
+
+
+def _decoded(row: Sequence[Any]) -> Event | None:
+    try:
+        return row_to_event(row)
+    except Exception as exc:  # an event that no longer decodes: ``rebuild`` dead-letters it with its reason
+        log.warning("read model: event %s left out: %s", row[0], exc)
+        return None
+
+
+class ReadModel:
+    """Current experiments, runs and latest metrics in memory; thread-safe (one writer, many readers)."""
+
+    def __init__(self) -> None:
+        self.state = TrackingState()
+        self.latest: dict[str, dict[str, Latest]] = {}
+        self.runs_with_io: set[str] = set()
+        self.lock = threading.RLock()
+        self.loaded_events = 0
+
+    # ------------------------------------------------------------- building
+
+    @classmethod
+    def load(cls, store: ClickHouseStore) -> ReadModel:
+        """The model of everything in the log now (events folded; latest metrics from their projection)."""
+        model, t0 = cls(), time.perf_counter()
+        rows = store.query_rows(
+            f"SELECT {EVENT_COLUMNS} FROM events FINAL WHERE type IN {{types:Array(String)}} ORDER BY event_id",
+            {"types": list(_STATE_TYPES)})
+        model.apply(e for r in rows if (e := _decoded(r)) is not None)
+        for rid, key, value, step, ts, vmin, vmax, count in store.query_rows(
+                "SELECT run_id, key, value, step, toUnixTimestamp64Milli(timestamp), min_value, max_value, count "
+                "FROM latest_metrics"):
+            # the value's own (step, ts) is not in the view: its step is the max step; ts the max ts
+            model.latest.setdefault(rid, {})[key] = [float(value), step, ts, vmin, vmax, int(count), step, ts]
+        model.loaded_events = len(rows)
+        log.info("read model: %d events, %d runs, %d experiments in %.2f s", len(rows), len(model.state.runs),
+                 len(model.state.experiments), time.perf_counter() - t0)
+        return model
+
+    def apply(self, events: Iterable[Event]) -> None:
+        """Fold written events in (the writer calls this after its inserts succeeded)."""
+        with self.lock:
+            for e in events:
+                body = e.body
+                if isinstance(body, ev.MetricsLogged):
+                    merge_points(self.latest.setdefault(e.entity, {}), body.keys, body.steps, body.timestamps_ms,
+                                 body.values)
+                elif isinstance(body, (RunInputsLogged, RunOutputsLogged)):
+                    self.runs_with_io.add(e.entity)
+                else:
+                    apply(self.state, e)
+
+    def replace(self, other: ReadModel) -> None:
+        """Take ``other``'s contents (after a rebuild reloaded the model)."""
+        with self.lock:
+            self.state, self.latest, self.runs_with_io = other.state, other.latest, other.runs_with_io
+
+    # ---------------------------------------------------------------- reads
+
+    def experiments(self, stages: Sequence[str], *, name: str | None = None,
+                    ids: Sequence[str] | None = None) -> list[Experiment]:
+        with self.lock:
+            if name is not None:
+                found = self.state.experiment_by_name(name)
+                pool = [found] if found is not None else []
+            elif ids is not None:
+                pool = [e for i in ids if (e := self.state.experiment(i)) is not None]
+            else:
+                pool = [e for e in self.state.experiments.values() if e.name]
+            out = [e for e in pool if (e.lifecycle_stage or "active") in stages
+                   and (ids is None or e.experiment_id in ids)]
+            return sorted(out, key=lambda e: (e.creation_time, e.experiment_id))
+
+    def run(self, run_id: str) -> Run | None:
+        return self.state.run(run_id)
+
+    def metrics(self, run_id: str) -> dict[str, Latest]:
+        """Copies of the run's latest metrics (key -> [value, step, ts, min, max, count or None])."""
+        with self.lock:
+            return {k: m[:6] for k, m in self.latest.get(run_id, {}).items()}
+
+    def search(self, experiment_ids: Sequence[str], clauses: Sequence[Clause], order_by: Sequence[OrderBy],
+               stages: Sequence[str], max_results: int, offset: int) -> list[str]:
+        with self.lock:
+            return search(self.state.runs.values(), self.latest, experiment_ids, clauses, order_by, stages,
+                          max_results, offset)
+
+    def has_io(self, run_id: str) -> bool:
+        return run_id in self.runs_with_io
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {"runs": len(self.state.runs), "experiments": len(self.state.experiments),
+                    "metric_keys": sum(len(m) for m in self.latest.values())}
