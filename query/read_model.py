@@ -14,11 +14,11 @@ log, metric points (history, downsampling), as-of reads and analytics.
   ``min``/``max`` over every point written, ``count`` = distinct steps. The
   count is kept while steps arrive past the largest one seen; a step at or
   below it may repeat one, so the count turns ``None`` ("ask ClickHouse")
-  for that key. Two points of one key at the same step *and* timestamp with
-  different values: the model keeps the greater value (MLflow's own rule,
-  ``SqlAlchemyStore._update_latest_metric_if_necessary``); ClickHouse's
-  ``argMax`` keeps whichever it met first, so the SQL read may differ there,
-  and a model loaded at start-up takes the SQL's value;
+  for that key. Two points of one key at the same step *and* timestamp: the
+  one written last wins, as in ``metric_points`` (README: re-logging a step
+  replaces it); ClickHouse's ``argMax`` in the ``latest_metrics`` view picks
+  one of the tied points by its merge order, and a model loaded at start-up
+  takes the view's;
 * **runs with inputs/outputs** — ids only, so a run without any skips that query.
 
 Built at start-up from the log (``load``), then :meth:`ReadModel.apply` runs
@@ -37,6 +37,8 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+import numpy as np
 
 from ingest.eventlog import EVENT_COLUMNS, row_to_event
 from ingest.sink import ClickHouseStore
@@ -58,15 +60,69 @@ _STATE_TYPES = tuple(b.TYPE for b in TRACKING_BODIES if b is not ev.MetricsLogge
 
 def merge_points(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence[int], ts: Sequence[int],
                  values: Sequence[float]) -> None:
-    """Merge one batch of a run's points into its ``key -> Latest`` map (in place; points in log order)."""
+    """Merge one batch of a run's points into its ``key -> Latest`` map (in place; points in log order).
+
+    Long series per key go through numpy (a few ns a point); short mixed batches point by point (the
+    per-key numpy overhead would cost more). ``tests/unit/test_read_model.py`` checks both give the same.
+    """
+    n = len(keys)
+    if n < 64:
+        _merge_scalar(latest, keys, steps, ts, values)
+        return
+    uniq = dict.fromkeys(keys)
+    if len(uniq) * 16 > n:
+        _merge_scalar(latest, keys, steps, ts, values)
+        return
+    s = np.asarray(steps, dtype=np.int64)
+    t = np.asarray(ts, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    if len(uniq) == 1:
+        _merge_group(latest, keys[0], s, t, v)
+        return
+    index = {k: i for i, k in enumerate(uniq)}
+    codes = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=n)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    for i, key in enumerate(uniq):
+        idx = order[bounds[i]:bounds[i + 1]]
+        _merge_group(latest, key, s[idx], t[idx], v[idx])
+
+
+def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) -> None:
+    """Merge one key's points (numpy arrays) as :func:`_merge_scalar` would, point by point."""
+    top_s = int(s.max())
+    at_top = s == top_s
+    top_t = int(t[at_top].max())
+    best = float(v[np.flatnonzero(at_top & (t == top_t))[-1]])  # ties on (step, ts): the last written wins
+    vmin, vmax, max_t = float(np.fmin.reduce(v)), float(np.fmax.reduce(v)), int(t.max())
+    distinct = len(s) if len(s) < 2 or bool((s[1:] > s[:-1]).all()) else int(np.unique(s).size)  # sort: rare
+    m = latest.get(key)
+    if m is None:
+        latest[key] = [best, top_s, max_t, vmin, vmax, distinct, top_s, top_t, int(s.min())]
+        return
+    if (top_s, top_t) >= (m[6], m[7]):
+        m[0], m[6], m[7] = best, top_s, top_t
+    if m[5] is not None:
+        m[5] = m[5] + len(s) if int(s.min()) > m[1] and distinct == len(s) else None
+    m[1] = max(m[1], top_s)
+    m[2] = max(m[2], max_t)
+    if m[8] is not None:
+        m[8] = min(m[8], int(s.min()))
+    if not math.isnan(vmin):
+        m[3] = vmin if math.isnan(m[3]) else min(m[3], vmin)
+        m[4] = vmax if math.isnan(m[4]) else max(m[4], vmax)
+
+
+def _merge_scalar(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence[int], ts: Sequence[int],
+                  values: Sequence[float]) -> None:
     for k, s, t, raw in zip(keys, steps, ts, values, strict=True):
         v = float(raw)
         m = latest.get(k)
         if m is None:
-            latest[k] = [v, s, t, v, v, 1, s, t]
+            latest[k] = [v, s, t, v, v, 1, s, t, s]
             continue
-        # m: value, max step, max ts, min, max, count, step of value, ts of value
-        if (s, t) > (m[6], m[7]) or ((s, t) == (m[6], m[7]) and (v > m[0] or math.isnan(m[0]))):
+        # m: value, max step, max ts, min, max, count, step of value, ts of value, min step (None: unknown)
+        if (s, t) >= (m[6], m[7]):
             m[0], m[6], m[7] = v, s, t
         if s > m[1]:
             m[1] = s
@@ -75,6 +131,8 @@ def merge_points(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence
         elif m[5] is not None:
             m[5] = None
         m[2] = max(m[2], t)
+        if m[8] is not None and s < m[8]:
+            m[8] = s
         if not math.isnan(v):
             if v < m[3] or math.isnan(m[3]):
                 m[3] = v
@@ -114,7 +172,7 @@ class ReadModel:
                 "SELECT run_id, key, value, step, toUnixTimestamp64Milli(timestamp), min_value, max_value, count "
                 "FROM latest_metrics"):
             # the value's own (step, ts) is not in the view: its step is the max step; ts the max ts
-            model.latest.setdefault(rid, {})[key] = [float(value), step, ts, vmin, vmax, int(count), step, ts]
+            model.latest.setdefault(rid, {})[key] = [float(value), step, ts, vmin, vmax, int(count), step, ts, None]
         model.loaded_events = len(rows)
         log.info("read model: %d events, %d runs, %d experiments in %.2f s", len(rows), len(model.state.runs),
                  len(model.state.experiments), time.perf_counter() - t0)
@@ -167,6 +225,14 @@ class ReadModel:
         with self.lock:
             return search(self.state.runs.values(), self.latest, experiment_ids, clauses, order_by, stages,
                           max_results, offset)
+
+    def bounds(self, run_id: str, key: str) -> tuple[int, int, int] | None:
+        """(first step, last step, distinct steps) of a series when known exactly, else None."""
+        with self.lock:
+            m = self.latest.get(run_id, {}).get(key)
+            if m is None or m[5] is None or m[8] is None:
+                return None
+            return m[8], m[1], m[5]
 
     def has_io(self, run_id: str) -> bool:
         return run_id in self.runs_with_io

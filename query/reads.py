@@ -198,8 +198,14 @@ class Reads:
             where += " AND step <= {hi:Int64}"
             p["hi"] = end_step
         if max_points is not None:
-            bounds = self.store.query_rows(f"SELECT min(step), max(step), count() FROM metric_points WHERE {where}", p)
-            lo, hi, n = bounds[0] if bounds else (0, 0, 0)
+            known = self.model.bounds(run_id, key) if self.model is not None and start_step is None \
+                and end_step is None else None
+            if known is not None:
+                lo, hi, n = known
+            else:
+                bounds = self.store.query_rows(
+                    f"SELECT min(step), max(step), count() FROM metric_points WHERE {where}", p)
+                lo, hi, n = bounds[0] if bounds else (0, 0, 0)
             if n > max_points:
                 buckets = max(1, max_points // 2)
                 width = max(1, math.ceil((hi - lo + 1) / buckets))

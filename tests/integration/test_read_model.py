@@ -66,8 +66,8 @@ def _write_random_log(writer: Any, rnd: random.Random, n: int) -> tuple[list[str
             put(rnd.choice(runs), ev.MetricsLogged(
                 keys=tuple(rnd.choice(["loss", "acc"]) for _ in range(k)),
                 steps=tuple(rnd.randrange(6) for _ in range(k)),
-                # distinct timestamps: points tied on (step, timestamp) are MLflow's rule in the model and
-                # ClickHouse's first-met in SQL (query/read_model.py); tests/unit/test_read_model.py has ties
+                # distinct timestamps: points tied on (step, timestamp) are last-written-wins in the model and
+                # whichever ClickHouse merges first in the view (query/read_model.py); tests/unit/test_read_model.py has ties
                 timestamps_ms=tuple(100 + 10 * i + j for j in range(k)),
                 values=tuple(values)), ts)
     return exps, runs

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import math
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from producer import events as ev
 from producer.events import Event, Source
 from producer.ids import new_id
 from query.filters import parse_filter, parse_order_by
-from query.read_model import ReadModel, merge_points
+from query.read_model import ReadModel, _merge_scalar, merge_points
 from query.run_search import search, supported
 
 _SRC = Source(host="t", pid=1, rank=0)
@@ -18,12 +21,12 @@ def _event(entity: str, body: ev.Body, ts: int = 1) -> Event:
     return Event(id=new_id(), type=body.TYPE, entity=entity, ts_ms=ts, body=body, source=_SRC)
 
 
-def test_latest_is_greatest_step_then_timestamp_then_value() -> None:
+def test_latest_is_greatest_step_then_timestamp_then_last_written() -> None:
     latest: dict[str, list[object]] = {}
     merge_points(latest, ("a", "a", "a"), (1, 3, 2), (10, 5, 50), (0.1, 0.3, 0.2))
     assert latest["a"][:6] == [0.3, 3, 50, 0.1, 0.3, None]  # step 2 after step 3: count needs ClickHouse
-    merge_points(latest, ("a", "a"), (3, 3), (5, 5), (0.9, 0.4))  # ties on (step, ts): MLflow keeps the greater
-    assert latest["a"][0] == 0.9
+    merge_points(latest, ("a", "a"), (3, 3), (5, 5), (0.9, 0.4))  # ties on (step, ts): the last written wins
+    assert latest["a"][0] == 0.4
 
 
 def test_count_is_kept_while_steps_grow_and_nan_does_not_hide_min_max() -> None:
@@ -62,3 +65,31 @@ def test_searches_the_model_cannot_answer_go_to_sql() -> None:
     assert not supported(parse_filter("datasets.name = 'd'"), ())
     assert not supported(parse_filter("metrics.loss IN ('1')"), ())
     assert supported(parse_filter("metrics.loss < 1 AND tags.t = 'x'"), parse_order_by(["params.p"]))
+
+
+_finite_or_not = st.one_of(st.floats(-5, 5), st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.5]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 40), st.integers(0, 3),
+                                   _finite_or_not), min_size=40, max_size=300), min_size=1, max_size=4),
+       st.booleans())
+def test_numpy_merge_equals_point_by_point(batches: list[list[tuple[str, int, int, float]]], ordered: bool) -> None:
+    fast: dict[str, list[object]] = {}
+    slow: dict[str, list[object]] = {}
+    steps_seen: dict[str, set[int]] = {}
+    for i, raw in enumerate(batches):
+        # ordered: training loops log growing steps, and the count stays exact
+        batch = [(k, 1000 * i + j, t, v) for j, (k, _, t, v) in enumerate(raw)] if ordered else raw
+        keys, steps, ts, values = (tuple(c) for c in zip(*batch, strict=True))
+        merge_points(fast, keys, steps, ts, values)
+        _merge_scalar(slow, keys, steps, ts, values)
+        for k, step in zip(keys, steps, strict=True):
+            steps_seen.setdefault(k, set()).add(step)
+    assert fast.keys() == slow.keys()
+    for k, f in fast.items():
+        s = slow[k]
+        assert [repr(x) for x in f[:5] + f[6:]] == [repr(x) for x in s[:5] + s[6:]], k
+        assert f[5] in (None, len(steps_seen[k])) and s[5] in (None, len(steps_seen[k])), k
+        if s[5] is not None or ordered:
+            assert f[5] == len(steps_seen[k]), k  # numpy's count is exact wherever the scalar one is
