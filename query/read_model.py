@@ -59,36 +59,36 @@ _STATE_TYPES = tuple(b.TYPE for b in TRACKING_BODIES if b is not ev.MetricsLogge
 
 
 def merge_points(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence[int], ts: Sequence[int],
-                 values: Sequence[float]) -> None:
+                 values: Sequence[float]) -> bool:
     """Merge one batch of a run's points into its ``key -> Latest`` map (in place; points in log order).
 
     Long series per key go through numpy (a few ns a point); short mixed batches point by point (the
     per-key numpy overhead would cost more). ``tests/unit/test_read_model.py`` checks both give the same.
+    True if some key's count is no longer known (``None``).
     """
     n = len(keys)
     if n < 64:
-        _merge_scalar(latest, keys, steps, ts, values)
-        return
+        return _merge_scalar(latest, keys, steps, ts, values)
     uniq = dict.fromkeys(keys)
     if len(uniq) * 16 > n:
-        _merge_scalar(latest, keys, steps, ts, values)
-        return
+        return _merge_scalar(latest, keys, steps, ts, values)
     s = np.asarray(steps, dtype=np.int64)
     t = np.asarray(ts, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
     if len(uniq) == 1:
-        _merge_group(latest, keys[0], s, t, v)
-        return
+        return _merge_group(latest, keys[0], s, t, v)
     index = {k: i for i, k in enumerate(uniq)}
     codes = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=n)
     order = np.argsort(codes, kind="stable")
     bounds = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    lost = False
     for i, key in enumerate(uniq):
         idx = order[bounds[i]:bounds[i + 1]]
-        _merge_group(latest, key, s[idx], t[idx], v[idx])
+        lost |= _merge_group(latest, key, s[idx], t[idx], v[idx])
+    return lost
 
 
-def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) -> None:
+def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) -> bool:
     """Merge one key's points (numpy arrays) as :func:`_merge_scalar` would, point by point."""
     top_s = int(s.max())
     at_top = s == top_s
@@ -99,7 +99,7 @@ def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) ->
     m = latest.get(key)
     if m is None:
         latest[key] = [best, top_s, max_t, vmin, vmax, distinct, top_s, top_t, int(s.min())]
-        return
+        return False
     if (top_s, top_t) >= (m[6], m[7]):
         m[0], m[6], m[7] = best, top_s, top_t
     if m[5] is not None:
@@ -111,10 +111,12 @@ def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) ->
     if not math.isnan(vmin):
         m[3] = vmin if math.isnan(m[3]) else min(m[3], vmin)
         m[4] = vmax if math.isnan(m[4]) else max(m[4], vmax)
+    return m[5] is None
 
 
 def _merge_scalar(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence[int], ts: Sequence[int],
-                  values: Sequence[float]) -> None:
+                  values: Sequence[float]) -> bool:
+    lost = False
     for k, s, t, raw in zip(keys, steps, ts, values, strict=True):
         v = float(raw)
         m = latest.get(k)
@@ -130,6 +132,7 @@ def _merge_scalar(latest: dict[str, Latest], keys: Sequence[str], steps: Sequenc
                 m[5] += 1
         elif m[5] is not None:
             m[5] = None
+            lost = True
         m[2] = max(m[2], t)
         if m[8] is not None and s < m[8]:
             m[8] = s
@@ -138,6 +141,7 @@ def _merge_scalar(latest: dict[str, Latest], keys: Sequence[str], steps: Sequenc
                 m[3] = v
             if v > m[4] or math.isnan(m[4]):
                 m[4] = v
+    return lost
 
 
 def _decoded(row: Sequence[Any]) -> Event | None:
@@ -155,6 +159,8 @@ class ReadModel:
         self.state = TrackingState()
         self.latest: dict[str, dict[str, Latest]] = {}
         self.runs_with_io: set[str] = set()
+        self.recount: set[str] = set()
+        """Runs with a metric whose count is not known here (``None``): a read asks ClickHouse."""
         self.lock = threading.RLock()
         self.loaded_events = 0
 
@@ -184,8 +190,9 @@ class ReadModel:
             for e in events:
                 body = e.body
                 if isinstance(body, ev.MetricsLogged):
-                    merge_points(self.latest.setdefault(e.entity, {}), body.keys, body.steps, body.timestamps_ms,
-                                 body.values)
+                    if merge_points(self.latest.setdefault(e.entity, {}), body.keys, body.steps,
+                                    body.timestamps_ms, body.values):
+                        self.recount.add(e.entity)
                 elif isinstance(body, (RunInputsLogged, RunOutputsLogged)):
                     self.runs_with_io.add(e.entity)
                 else:
@@ -194,7 +201,8 @@ class ReadModel:
     def replace(self, other: ReadModel) -> None:
         """Take ``other``'s contents (after a rebuild reloaded the model)."""
         with self.lock:
-            self.state, self.latest, self.runs_with_io = other.state, other.latest, other.runs_with_io
+            self.state, self.latest, self.runs_with_io, self.recount = (other.state, other.latest, other.runs_with_io,
+                                                                        other.recount)
 
     # ---------------------------------------------------------------- reads
 
@@ -215,10 +223,12 @@ class ReadModel:
     def run(self, run_id: str) -> Run | None:
         return self.state.run(run_id)
 
-    def metrics(self, run_id: str) -> dict[str, Latest]:
-        """Copies of the run's latest metrics (key -> [value, step, ts, min, max, count or None])."""
+    def metrics(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The run's latest metrics by key, sorted: ``{"value", "step", "timestamp", "min", "max", "count"}``
+        (``count`` None: ask ClickHouse, see the module notes). Fresh dicts: the caller may keep them."""
         with self.lock:
-            return {k: m[:6] for k, m in self.latest.get(run_id, {}).items()}
+            return {k: {"value": m[0], "step": m[1], "timestamp": m[2], "min": m[3], "max": m[4], "count": m[5]}
+                    for k, m in sorted(self.latest.get(run_id, {}).items())}
 
     def search(self, experiment_ids: Sequence[str], clauses: Sequence[Clause], order_by: Sequence[OrderBy],
                stages: Sequence[str], max_results: int, offset: int) -> list[str]:

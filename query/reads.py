@@ -123,14 +123,16 @@ class Reads:
             if run is None:
                 continue
             metrics = self.model.metrics(rid)
-            if any(m[5] is None for m in metrics.values()):
+            if rid in self.model.recount:
                 recount.append(rid)
-            out.append((run, metrics))
-        counts = self._counts(recount) if recount else {}
-        return [run_state_dict(run, {k: _metric_row(m[0], m[1], m[2], m[3], m[4],
-                                                     m[5] if m[5] is not None else counts.get((run.run_id, k), 0))
-                                     for k, m in sorted(metrics.items())})
-                for run, metrics in out]
+            out.append(run_state_dict(run, metrics))
+        if recount:
+            counts = self._counts(recount)
+            for state in out:
+                for k, m in state["metrics"].items():
+                    if m["count"] is None:
+                        m["count"] = counts.get((state["run_id"], k), 0)
+        return out
 
     def _counts(self, run_ids: list[str]) -> dict[tuple[str, str], int]:
         return {(r, k): int(n) for r, k, n in self.store.query_rows(

@@ -58,7 +58,7 @@ def test_model_folds_runs_and_serves_search() -> None:
     assert search(m.state.runs.values(), m.latest, ["e1"], parse_filter("attributes.run_name LIKE 'run\\_r_'"),
                   (), stages, 1, 1) == ["r1"]
     assert [e.name for e in m.experiments(stages)] == ["exp"]
-    assert m.metrics("r1")["loss"][:1] == [0.5]
+    assert m.metrics("r1")["loss"]["value"] == 0.5
 
 
 def test_searches_the_model_cannot_answer_go_to_sql() -> None:
