@@ -98,12 +98,14 @@ def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) ->
     distinct = len(s) if len(s) < 2 or bool((s[1:] > s[:-1]).all()) else int(np.unique(s).size)  # sort: rare
     m = latest.get(key)
     if m is None:
-        latest[key] = [best, top_s, max_t, vmin, vmax, distinct, top_s, top_t, int(s.min())]
+        latest[key] = [best, top_s, max_t, vmin, vmax, distinct, top_s, top_t, int(s.min()), distinct == len(s)]
         return False
     if (top_s, top_t) >= (m[6], m[7]):
         m[0], m[6], m[7] = best, top_s, top_t
+    fresh = int(s.min()) > m[1] and distinct == len(s)
     if m[5] is not None:
-        m[5] = m[5] + len(s) if int(s.min()) > m[1] and distinct == len(s) else None
+        m[5] = m[5] + len(s) if fresh else None
+    m[9] = m[9] and fresh
     m[1] = max(m[1], top_s)
     m[2] = max(m[2], max_t)
     if m[8] is not None:
@@ -121,18 +123,21 @@ def _merge_scalar(latest: dict[str, Latest], keys: Sequence[str], steps: Sequenc
         v = float(raw)
         m = latest.get(k)
         if m is None:
-            latest[k] = [v, s, t, v, v, 1, s, t, s]
+            latest[k] = [v, s, t, v, v, 1, s, t, s, True]
             continue
-        # m: value, max step, max ts, min, max, count, step of value, ts of value, min step (None: unknown)
+        # m: value, max step, max ts, min, max, count, step of value, ts of value, min step (None: unknown),
+        # no step ever written twice (so metric_points holds one row per step: no FINAL, the rollup is exact)
         if (s, t) >= (m[6], m[7]):
             m[0], m[6], m[7] = v, s, t
         if s > m[1]:
             m[1] = s
             if m[5] is not None:
                 m[5] += 1
-        elif m[5] is not None:
-            m[5] = None
-            lost = True
+        else:
+            m[9] = False
+            if m[5] is not None:
+                m[5] = None
+                lost = True
         m[2] = max(m[2], t)
         if m[8] is not None and s < m[8]:
             m[8] = s
@@ -174,11 +179,14 @@ class ReadModel:
             f"SELECT {EVENT_COLUMNS} FROM events FINAL WHERE type IN {{types:Array(String)}} ORDER BY event_id",
             {"types": list(_STATE_TYPES)})
         model.apply(e for r in rows if (e := _decoded(r)) is not None)
+        rows_written = {(r, k): int(n) for r, k, n in store.query_rows(
+            "SELECT run_id, key, sum(n) FROM metric_rollup GROUP BY run_id, key")}
         for rid, key, value, step, ts, vmin, vmax, count in store.query_rows(
                 "SELECT run_id, key, value, step, toUnixTimestamp64Milli(timestamp), min_value, max_value, count "
                 "FROM latest_metrics"):
             # the value's own (step, ts) is not in the view: its step is the max step; ts the max ts
-            model.latest.setdefault(rid, {})[key] = [float(value), step, ts, vmin, vmax, int(count), step, ts, None]
+            model.latest.setdefault(rid, {})[key] = [float(value), step, ts, vmin, vmax, int(count), step, ts, None,
+                                                     rows_written.get((rid, key)) == int(count)]
         model.loaded_events = len(rows)
         log.info("read model: %d events, %d runs, %d experiments in %.2f s", len(rows), len(model.state.runs),
                  len(model.state.experiments), time.perf_counter() - t0)
@@ -243,6 +251,13 @@ class ReadModel:
             if m is None or m[5] is None or m[8] is None:
                 return None
             return m[8], m[1], m[5]
+
+    def single_rows(self, run_id: str, key: str) -> bool:
+        """True if no step of the series was ever written twice: ``metric_points`` holds one row per step
+        (no ``FINAL`` needed) and ``metric_rollup`` is exact for it."""
+        with self.lock:
+            m = self.latest.get(run_id, {}).get(key)
+            return m is not None and bool(m[9])
 
     def has_io(self, run_id: str) -> bool:
         return run_id in self.runs_with_io

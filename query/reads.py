@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ingest.eventlog import EVENT_COLUMNS, row_to_event
+from ingest.schema import ROLLUP_STEPS
 from ingest.sink import ClickHouseStore
 from producer.events import Event
 
@@ -28,6 +29,12 @@ VIEW_TYPES = {
     "DELETED_ONLY": ("deleted",),
     "ALL": ("active", "deleted"),
 }
+
+
+def _columns(cols: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    if not cols:
+        return {"steps": [], "timestamps": [], "values": [], "ranks": []}
+    return {"steps": list(cols[0]), "timestamps": list(cols[1]), "values": list(cols[2]), "ranks": list(cols[3])}
 
 
 def _metric_row(value: float, step: int, ts_ms: int, vmin: float, vmax: float, count: int) -> dict[str, Any]:
@@ -187,21 +194,26 @@ class Reads:
                        offset: int = 0, limit: int | None = None) -> dict[str, list[Any]]:
         """Columnar history of one metric: steps, timestamps (ms), values, ranks.
 
-        With ``max_points`` the series is cut into ``max_points // 2`` step buckets
-        and each bucket contributes its minimum and its maximum point (in step
-        order), so spikes survive downsampling; done inside ClickHouse.
+        With ``max_points`` the series is cut into about ``max_points // 2`` step buckets and each bucket
+        contributes its minimum and its maximum point (in step order), so spikes survive downsampling; done
+        inside ClickHouse. A long series whose steps were never re-logged (the read model knows) is
+        downsampled from ``metric_rollup`` (one row per 1,024 steps, buckets aligned to them) instead of
+        every point; otherwise from ``metric_points FINAL``, and ``FINAL`` (merging re-logged steps on read)
+        is skipped where no step has two rows.
         """
         where = "run_id = {r:String} AND key = {k:String}"
         p: dict[str, Any] = {"r": run_id, "k": key}
+        whole = start_step is None and end_step is None
         if start_step is not None:
             where += " AND step >= {lo:Int64}"
             p["lo"] = start_step
         if end_step is not None:
             where += " AND step <= {hi:Int64}"
             p["hi"] = end_step
+        single = self.model is not None and self.model.single_rows(run_id, key)
+        final = "" if single else " FINAL"
         if max_points is not None:
-            known = self.model.bounds(run_id, key) if self.model is not None and start_step is None \
-                and end_step is None else None
+            known = self.model.bounds(run_id, key) if self.model is not None and whole else None
             if known is not None:
                 lo, hi, n = known
             else:
@@ -211,26 +223,36 @@ class Reads:
             if n > max_points:
                 buckets = max(1, max_points // 2)
                 width = max(1, math.ceil((hi - lo + 1) / buckets))
+                if single and whole and width >= ROLLUP_STEPS:
+                    return self._downsample_rollup(p, lo, hi, max(1, max_points // 2 - 1))
                 cols = self.store.query_columns(
                     "SELECT pt.1, pt.2, pt.3, pt.4 FROM (SELECT arrayJoin(arrayDistinct(["
                     "(argMin(step, value), argMin(ts, value), min(value), argMin(rank, value)), "
                     "(argMax(step, value), argMax(ts, value), max(value), argMax(rank, value))])) AS pt FROM "
-                    "(SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, value, rank FROM metric_points FINAL "
+                    f"(SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, value, rank FROM metric_points{final} "
                     f"WHERE {where}) GROUP BY intDiv(step - {{lo0:Int64}}, {{w:Int64}})) ORDER BY pt.1",
                     {**p, "lo0": lo, "w": width},
                 )[1]
-                steps, ts, values, ranks = cols
-                return {"steps": list(steps), "timestamps": list(ts), "values": list(values), "ranks": list(ranks)}
+                return _columns(cols)
         page = ""
         if limit is not None:
             page = " LIMIT {lim:UInt64} OFFSET {off:UInt64}"
             p.update(lim=limit, off=offset)
         _names, cols = self.store.query_columns(
-            "SELECT step, toUnixTimestamp64Milli(timestamp), value, rank FROM metric_points FINAL "
+            f"SELECT step, toUnixTimestamp64Milli(timestamp), value, rank FROM metric_points{final} "
             f"WHERE {where} ORDER BY step{page}", p)
-        if not cols:
-            return {"steps": [], "timestamps": [], "values": [], "ranks": []}
-        return {"steps": list(cols[0]), "timestamps": list(cols[1]), "values": list(cols[2]), "ranks": list(cols[3])}
+        return _columns(cols)
+
+    def _downsample_rollup(self, p: dict[str, Any], lo: int, hi: int, buckets: int) -> dict[str, list[Any]]:
+        """Min and max point per view bucket, from the rollup's per-1,024-step extremes: a view bucket is a
+        whole number of rollup buckets (aligned to step 0), so at most ``2 * (buckets + 1)`` points."""
+        group = max(1, math.ceil(math.ceil((hi - lo + 1) / buckets) / ROLLUP_STEPS))
+        cols = self.store.query_columns(
+            "SELECT pt.1, pt.2, pt.3, pt.4 FROM (SELECT arrayJoin(arrayDistinct([argMin(l, l.3), argMax(h, h.3)])) "
+            "AS pt FROM (SELECT bucket, argMinMerge(lo) AS l, argMaxMerge(hi) AS h FROM metric_rollup "
+            "WHERE run_id = {r:String} AND key = {k:String} GROUP BY bucket) GROUP BY intDiv(bucket, {g:Int64})) "
+            "ORDER BY pt.1", {**p, "g": group})[1]
+        return _columns(cols)
 
     def metric_keys(self, run_id: str) -> list[str]:
         return [r[0] for r in self.store.query_rows(

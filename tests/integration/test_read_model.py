@@ -145,3 +145,57 @@ def model_equals_sql(path: str, seed: int) -> int:
 def test_read_model_answers_as_clickhouse(tmp_path: Any, seed: int) -> None:
     checked = in_child(model_equals_sql, str(tmp_path / "ch"), seed)
     assert checked > 30, f"only {checked} of 150 random searches found runs: the data is too thin to compare"
+
+
+def downsampling_from_rollup_and_points(path: str) -> dict[str, Any]:
+    from ingest.schema import apply_schema
+    from ingest.sink import ClickHouseStore
+    from ingest.writer import Writer
+    from producer import events as ev
+    from producer.events import Event, Source
+    from producer.ids import new_id
+    from query.read_model import ReadModel
+    from query.reads import Reads
+
+    store = ClickHouseStore(f"chdb://{path}", "runledger")
+    apply_schema(store)
+    writer = Writer(store)
+    model = ReadModel.load(store)
+    writer.listeners.append(model.apply)
+    src = Source(host="t", pid=1, rank=0)
+    n, spike = 300_000, 123_457
+
+    def value(step: int) -> float:
+        return 1e6 if step == spike else (step % 1000) / 1000
+
+    def put(key: str, steps: list[int], values: list[float]) -> None:
+        writer.write([Event(id=new_id(), type="metrics_logged", entity="run1", ts_ms=1, source=src,
+                            body=ev.MetricsLogged(keys=(key,) * len(steps), steps=tuple(steps),
+                                                  timestamps_ms=tuple(1_000 + s for s in steps), values=tuple(values)))])
+
+    for lo in range(0, n, 50_000):
+        steps = list(range(lo, lo + 50_000))
+        put("long", steps, [value(s) for s in steps])
+        put("relogged", steps, [value(s) for s in steps])
+    put("relogged", [spike], [-5.0])  # the spike re-logged: the rollup still holds 1e6, FINAL does not
+    reads = Reads(store, model)
+    out: dict[str, Any] = {"single": (model.single_rows("run1", "long"), model.single_rows("run1", "relogged"))}
+    rolled = reads.metric_history("run1", "long", max_points=100)
+    exact = Reads(store).metric_history("run1", "long", max_points=100)
+    relogged = reads.metric_history("run1", "relogged", max_points=100)
+    for name, h in (("rolled", rolled), ("exact", exact), ("relogged", relogged)):
+        assert h["steps"] == sorted(h["steps"]) and 0 < len(h["steps"]) <= 100, (name, len(h["steps"]))
+    assert all(v == value(s) for s, v in zip(rolled["steps"], rolled["values"], strict=True)), "a point not logged"
+    assert spike in rolled["steps"] and 1e6 in rolled["values"] and 1e6 in exact["values"]
+    assert 1e6 not in relogged["values"] and -5.0 in relogged["values"]
+    full = reads.metric_history("run1", "relogged", start_step=spike - 1, end_step=spike + 1)
+    assert full["values"] == [value(spike - 1), -5.0, value(spike + 1)]
+    reloaded = ReadModel.load(store)
+    out["reloaded"] = (reloaded.single_rows("run1", "long"), reloaded.single_rows("run1", "relogged"))
+    store.close()
+    return out
+
+
+def test_long_series_downsample_from_the_rollup_unless_a_step_was_relogged(tmp_path: Any) -> None:
+    got = in_child(downsampling_from_rollup_and_points, str(tmp_path / "ch"))
+    assert got == {"single": (True, False), "reloaded": (True, False)}
