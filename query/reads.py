@@ -6,7 +6,6 @@ route writes SQL of its own.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -26,6 +25,10 @@ VIEW_TYPES = {
     "DELETED_ONLY": ("deleted",),
     "ALL": ("active", "deleted"),
 }
+
+
+def _empty_history() -> dict[str, list[Any]]:
+    return {"steps": [], "timestamps": [], "values": [], "ranks": []}
 
 
 def _metric_row(value: float, step: int, ts_ms: int, vmin: float, vmax: float, count: int) -> dict[str, Any]:
@@ -100,6 +103,12 @@ class Reads:
         metrics = self.latest_metrics(list(runs))
         return [run_state_dict(runs[r], metrics.get(r, {})) for r in ids if r in runs]
 
+    def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of these run ids exist (deleted ones included), in one small query."""
+        return {r[0] for r in self.store.query_rows(
+            "SELECT DISTINCT run_id FROM run_fields FINAL WHERE run_id IN {ids:Array(String)} "
+            "AND field = 'experiment_id' AND value != ''", {"ids": list(run_ids)})}
+
     def run(self, run_id: str) -> dict[str, Any] | None:
         found = self.runs([run_id])
         return found[0] if found else None
@@ -130,6 +139,15 @@ class Reads:
             return None
         return run_state_dict(states[run_id], self.latest_metrics([run_id], as_of_ms).get(run_id, {}))
 
+    def dataset_summaries(self, experiment_ids: Sequence[str], limit: int = 1000) -> list[tuple[str, str, str, str]]:
+        """(experiment_id, dataset name, digest, context) of the inputs of live runs, each once."""
+        return [tuple(r) for r in self.store.query_rows(
+            "SELECT DISTINCT r.experiment_id, i.dataset_name, i.dataset_digest, i.context "
+            "FROM run_inputs AS i FINAL INNER JOIN runs AS r ON r.run_id = i.run_id "
+            "WHERE r.experiment_id IN {exps:Array(String)} AND r.lifecycle_stage = 'active' "
+            "ORDER BY r.experiment_id, i.dataset_name, i.dataset_digest, i.context LIMIT {n:UInt32}",
+            {"exps": list(experiment_ids), "n": limit})]
+
     # ----------------------------------------------------------------- search
 
     def search_runs(self, experiment_ids: Sequence[str], clauses: Sequence[Clause] = (),
@@ -150,6 +168,9 @@ class Reads:
         and each bucket contributes its minimum and its maximum point (in step
         order), so spikes survive downsampling; done inside ClickHouse.
         """
+        if max_points is not None:
+            return self.metric_histories([run_id], key, max_points=max_points, start_step=start_step,
+                                         end_step=end_step).get(run_id, _empty_history())
         where = "run_id = {r:String} AND key = {k:String}"
         p: dict[str, Any] = {"r": run_id, "k": key}
         if start_step is not None:
@@ -158,22 +179,6 @@ class Reads:
         if end_step is not None:
             where += " AND step <= {hi:Int64}"
             p["hi"] = end_step
-        if max_points is not None:
-            bounds = self.store.query_rows(f"SELECT min(step), max(step), count() FROM metric_points WHERE {where}", p)
-            lo, hi, n = bounds[0] if bounds else (0, 0, 0)
-            if n > max_points:
-                buckets = max(1, max_points // 2)
-                width = max(1, math.ceil((hi - lo + 1) / buckets))
-                cols = self.store.query_columns(
-                    "SELECT pt.1, pt.2, pt.3, pt.4 FROM (SELECT arrayJoin(arrayDistinct(["
-                    "(argMin(step, value), argMin(ts, value), min(value), argMin(rank, value)), "
-                    "(argMax(step, value), argMax(ts, value), max(value), argMax(rank, value))])) AS pt FROM "
-                    "(SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, value, rank FROM metric_points FINAL "
-                    f"WHERE {where}) GROUP BY intDiv(step - {{lo0:Int64}}, {{w:Int64}})) ORDER BY pt.1",
-                    {**p, "lo0": lo, "w": width},
-                )[1]
-                steps, ts, values, ranks = cols
-                return {"steps": list(steps), "timestamps": list(ts), "values": list(values), "ranks": list(ranks)}
         page = ""
         if limit is not None:
             page = " LIMIT {lim:UInt64} OFFSET {off:UInt64}"
@@ -182,8 +187,52 @@ class Reads:
             "SELECT step, toUnixTimestamp64Milli(timestamp), value, rank FROM metric_points FINAL "
             f"WHERE {where} ORDER BY step{page}", p)
         if not cols:
-            return {"steps": [], "timestamps": [], "values": [], "ranks": []}
+            return _empty_history()
         return {"steps": list(cols[0]), "timestamps": list(cols[1]), "values": list(cols[2]), "ranks": list(cols[3])}
+
+    def metric_histories(self, run_ids: Sequence[str], key: str, *, max_points: int,
+                         start_step: int | None = None, end_step: int | None = None) -> dict[str, dict[str, list[Any]]]:
+        """One metric of many runs in ONE query, each run downsampled to about ``max_points`` points.
+
+        A run with more than ``max_points`` points in the step range is cut into
+        ``max_points // 2`` step buckets of equal width, and each bucket contributes
+        its minimum and its maximum point (in step order), so spikes survive; a run
+        with fewer points comes back whole. Runs without the metric are left out.
+        """
+        if not run_ids:
+            return {}
+        where = "run_id IN {ids:Array(String)} AND key = {k:String}"
+        p: dict[str, Any] = {"ids": list(dict.fromkeys(run_ids)), "k": key, "n": max_points,
+                             "b": max(1, max_points // 2)}
+        if start_step is not None:
+            where += " AND step >= {lo:Int64}"
+            p["lo"] = start_step
+        if end_step is not None:
+            where += " AND step <= {hi:Int64}"
+            p["hi"] = end_step
+        cols = self.store.query_columns(
+            "SELECT rid, pt.1, pt.2, pt.3, pt.4 FROM (SELECT m.run_id AS rid, arrayJoin(arrayDistinct(["
+            "(argMin(m.step, m.value), argMin(m.ts, m.value), min(m.value), argMin(m.rank, m.value)), "
+            "(argMax(m.step, m.value), argMax(m.ts, m.value), max(m.value), argMax(m.rank, m.value))])) AS pt FROM "
+            "(SELECT run_id, step, toUnixTimestamp64Milli(timestamp) AS ts, value, rank FROM metric_points FINAL "
+            f"WHERE {where}) AS m INNER JOIN "
+            "(SELECT run_id, min(step) AS lo, count() AS cnt, "
+            "greatest(toInt64(1), toInt64(ceil((max(step) - min(step) + 1) / {b:Int64}))) AS width "
+            f"FROM metric_points WHERE {where} GROUP BY run_id) AS bounds ON bounds.run_id = m.run_id "
+            "GROUP BY m.run_id, if(bounds.cnt > {n:Int64}, intDiv(m.step - bounds.lo, bounds.width), m.step)"
+            ") ORDER BY rid, pt.1", p)[1]
+        out: dict[str, dict[str, list[Any]]] = {}
+        if not cols:
+            return out
+        for rid, step, ts, value, rank in zip(*cols):
+            h = out.get(rid)
+            if h is None:
+                h = out[rid] = _empty_history()
+            h["steps"].append(step)
+            h["timestamps"].append(ts)
+            h["values"].append(value)
+            h["ranks"].append(rank)
+        return out
 
     def metric_keys(self, run_id: str) -> list[str]:
         return [r[0] for r in self.store.query_rows(
