@@ -31,10 +31,21 @@ VIEW_TYPES = {
 }
 
 
+def _empty_history() -> dict[str, list[Any]]:
+    return {"steps": [], "timestamps": [], "values": [], "ranks": []}
+
+
 def _columns(cols: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
     if not cols:
-        return {"steps": [], "timestamps": [], "values": [], "ranks": []}
+        return _empty_history()
     return {"steps": list(cols[0]), "timestamps": list(cols[1]), "values": list(cols[2]), "ranks": list(cols[3])}
+
+
+def _rollup_group(lo: int, hi: int, max_points: int) -> int:
+    """Rollup buckets per view bucket for a series of steps ``lo..hi`` shown in at most ``max_points`` points:
+    view buckets are whole rollup buckets (aligned to step 0), so ``buckets + 1`` of them at most, 2 points each."""
+    buckets = max(1, max_points // 2 - 1)
+    return max(1, math.ceil(math.ceil((hi - lo + 1) / buckets) / ROLLUP_STEPS))
 
 
 def _metric_row(value: float, step: int, ts_ms: int, vmin: float, vmax: float, count: int) -> dict[str, Any]:
@@ -145,6 +156,14 @@ class Reads:
         return {(r, k): int(n) for r, k, n in self.store.query_rows(
             "SELECT run_id, key, count FROM latest_metrics WHERE run_id IN {ids:Array(String)}", {"ids": run_ids})}
 
+    def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of these run ids exist (deleted ones included), in one small query (or none: the model)."""
+        if self.model is not None:
+            return {r for r in run_ids if self.model.run(r) is not None}
+        return {r[0] for r in self.store.query_rows(
+            "SELECT DISTINCT run_id FROM run_fields FINAL WHERE run_id IN {ids:Array(String)} "
+            "AND field = 'experiment_id' AND value != ''", {"ids": list(run_ids)})}
+
     def run(self, run_id: str) -> dict[str, Any] | None:
         found = self.runs([run_id])
         return found[0] if found else None
@@ -174,6 +193,15 @@ class Reads:
         if run_id not in states:
             return None
         return run_state_dict(states[run_id], self.latest_metrics([run_id], as_of_ms).get(run_id, {}))
+
+    def dataset_summaries(self, experiment_ids: Sequence[str], limit: int = 1000) -> list[tuple[str, str, str, str]]:
+        """(experiment_id, dataset name, digest, context) of the inputs of live runs, each once."""
+        return [tuple(r) for r in self.store.query_rows(
+            "SELECT DISTINCT r.experiment_id, i.dataset_name, i.dataset_digest, i.context "
+            "FROM run_inputs AS i FINAL INNER JOIN runs AS r ON r.run_id = i.run_id "
+            "WHERE r.experiment_id IN {exps:Array(String)} AND r.lifecycle_stage = 'active' "
+            "ORDER BY r.experiment_id, i.dataset_name, i.dataset_digest, i.context LIMIT {n:UInt32}",
+            {"exps": list(experiment_ids), "n": limit})]
 
     # ----------------------------------------------------------------- search
 
@@ -224,7 +252,8 @@ class Reads:
                 buckets = max(1, max_points // 2)
                 width = max(1, math.ceil((hi - lo + 1) / buckets))
                 if single and whole and width >= ROLLUP_STEPS:
-                    return self._downsample_rollup(p, lo, hi, max(1, max_points // 2 - 1))
+                    group = _rollup_group(lo, hi, max_points)
+                    return self._downsample_rollups({run_id: group}, key).get(run_id, _empty_history())
                 cols = self.store.query_columns(
                     "SELECT pt.1, pt.2, pt.3, pt.4 FROM (SELECT arrayJoin(arrayDistinct(["
                     "(argMin(step, value), argMin(ts, value), min(value), argMin(rank, value)), "
@@ -243,16 +272,84 @@ class Reads:
             f"WHERE {where} ORDER BY step{page}", p)
         return _columns(cols)
 
-    def _downsample_rollup(self, p: dict[str, Any], lo: int, hi: int, buckets: int) -> dict[str, list[Any]]:
-        """Min and max point per view bucket, from the rollup's per-1,024-step extremes: a view bucket is a
-        whole number of rollup buckets (aligned to step 0), so at most ``2 * (buckets + 1)`` points."""
-        group = max(1, math.ceil(math.ceil((hi - lo + 1) / buckets) / ROLLUP_STEPS))
+    def metric_histories(self, run_ids: Sequence[str], key: str, *, max_points: int,
+                         start_step: int | None = None, end_step: int | None = None) -> dict[str, dict[str, list[Any]]]:
+        """One metric of many runs in ONE query, each run downsampled to about ``max_points`` points.
+
+        A run with more than ``max_points`` points in the step range is cut into
+        ``max_points // 2`` step buckets of equal width, and each bucket contributes
+        its minimum and its maximum point (in step order), so spikes survive; a run
+        with fewer points comes back whole. Runs without the metric are left out.
+        """
+        if not run_ids:
+            return {}
+        ids = list(dict.fromkeys(run_ids))
+        rolled: dict[str, dict[str, list[Any]]] = {}
+        if self.model is not None and start_step is None and end_step is None:
+            groups = {}
+            for rid in ids:  # long series never re-logged: from the rollup (see metric_history)
+                known = self.model.bounds(rid, key)
+                if known is None or not self.model.single_rows(rid, key) or known[2] <= max_points:
+                    continue
+                lo, hi, _n = known
+                if math.ceil((hi - lo + 1) / max(1, max_points // 2)) >= ROLLUP_STEPS:
+                    groups[rid] = _rollup_group(lo, hi, max_points)
+            if groups:
+                rolled = self._downsample_rollups(groups, key)
+                ids = [r for r in ids if r not in groups]
+                if not ids:
+                    return rolled
+        where = "run_id IN {ids:Array(String)} AND key = {k:String}"
+        p: dict[str, Any] = {"ids": ids, "k": key, "n": max_points,
+                             "b": max(1, max_points // 2)}
+        if start_step is not None:
+            where += " AND step >= {lo:Int64}"
+            p["lo"] = start_step
+        if end_step is not None:
+            where += " AND step <= {hi:Int64}"
+            p["hi"] = end_step
         cols = self.store.query_columns(
-            "SELECT pt.1, pt.2, pt.3, pt.4 FROM (SELECT arrayJoin(arrayDistinct([argMin(l, l.3), argMax(h, h.3)])) "
-            "AS pt FROM (SELECT bucket, argMinMerge(lo) AS l, argMaxMerge(hi) AS h FROM metric_rollup "
-            "WHERE run_id = {r:String} AND key = {k:String} GROUP BY bucket) GROUP BY intDiv(bucket, {g:Int64})) "
-            "ORDER BY pt.1", {**p, "g": group})[1]
-        return _columns(cols)
+            "SELECT rid, pt.1, pt.2, pt.3, pt.4 FROM (SELECT m.run_id AS rid, arrayJoin(arrayDistinct(["
+            "(argMin(m.step, m.value), argMin(m.ts, m.value), min(m.value), argMin(m.rank, m.value)), "
+            "(argMax(m.step, m.value), argMax(m.ts, m.value), max(m.value), argMax(m.rank, m.value))])) AS pt FROM "
+            "(SELECT run_id, step, toUnixTimestamp64Milli(timestamp) AS ts, value, rank FROM metric_points FINAL "
+            f"WHERE {where}) AS m INNER JOIN "
+            "(SELECT run_id, min(step) AS lo, count() AS cnt, "
+            "greatest(toInt64(1), toInt64(ceil((max(step) - min(step) + 1) / {b:Int64}))) AS width "
+            f"FROM metric_points WHERE {where} GROUP BY run_id) AS bounds ON bounds.run_id = m.run_id "
+            "GROUP BY m.run_id, if(bounds.cnt > {n:Int64}, intDiv(m.step - bounds.lo, bounds.width), m.step)"
+            ") ORDER BY rid, pt.1", p)[1]
+        out = rolled
+        if not cols:
+            return out
+        for rid, step, ts, value, rank in zip(*cols, strict=True):
+            h = out.get(rid)
+            if h is None:
+                h = out[rid] = _empty_history()
+            h["steps"].append(step)
+            h["timestamps"].append(ts)
+            h["values"].append(value)
+            h["ranks"].append(rank)
+        return out
+
+    def _downsample_rollups(self, groups: dict[str, int], key: str) -> dict[str, dict[str, list[Any]]]:
+        """Min and max point per view bucket of each run, from the rollup's per-1,024-step extremes, in one
+        query (``groups``: run id -> rollup buckets per view bucket, :func:`_rollup_group`)."""
+        cols = self.store.query_columns(
+            "SELECT run_id, pt.1, pt.2, pt.3, pt.4 FROM (SELECT run_id, arrayJoin(arrayDistinct(["
+            "argMin(l, l.3), argMax(h, h.3)])) AS pt FROM (SELECT run_id, bucket, argMinMerge(lo) AS l, "
+            "argMaxMerge(hi) AS h FROM metric_rollup WHERE run_id IN {ids:Array(String)} AND key = {k:String} "
+            "GROUP BY run_id, bucket) GROUP BY run_id, "
+            "intDiv(bucket, transform(run_id, {ids:Array(String)}, {g:Array(Int64)}, toInt64(1)))) "
+            "ORDER BY run_id, pt.1", {"ids": list(groups), "g": list(groups.values()), "k": key})[1]
+        out: dict[str, dict[str, list[Any]]] = {}
+        for rid, step, ts, value, rank in zip(*cols, strict=True):
+            h = out.setdefault(rid, _empty_history())
+            h["steps"].append(step)
+            h["timestamps"].append(ts)
+            h["values"].append(value)
+            h["ranks"].append(rank)
+        return out
 
     def metric_keys(self, run_id: str) -> list[str]:
         return [r[0] for r in self.store.query_rows(

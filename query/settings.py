@@ -46,6 +46,8 @@ class Settings:
     sql_max_execution_time_s: float = 10.0
     sql_max_result_rows: int = 1_000_000
     sql_max_result_bytes: int = 256 * 1024 * 1024
+    ui_build_dir: str = ""
+    """MLflow's web UI (a React build): '' = ``mlflow/server/js/build`` inside the installed mlflow wheel."""
     log_level: str = "info"
     access_log: bool = True
     """One line per request on the ``runledger.access`` logger: method, path, status, ms, client (env

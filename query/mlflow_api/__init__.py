@@ -4,7 +4,7 @@ Every write becomes events through ``Services.append``; every read comes from
 the ClickHouse projections. Each area module (experiments, runs, registry,
 logged models, artifacts, …) owns an ``APIRouter`` with MLflow's relative
 paths (``/experiments/create``), listed explicitly in :func:`routers`
-(``/mlflow-artifacts`` routes apart). :func:`mount` serves each under every
+(``/mlflow-artifacts`` routes apart; the web UI and ``/graphql`` at the top level). :func:`mount` serves each under every
 prefix the stock client and UI use:
 ``/api/2.0/mlflow``, ``/api/3.0/mlflow`` and their ``/ajax-api`` aliases.
 
@@ -36,19 +36,33 @@ def routers() -> tuple[list[APIRouter], list[APIRouter], list[APIRouter]]:
     Imported here, not at module import, so that importing one area (in a test, say) pulls in no others.
     Add an area with a one-line edit.
     """
-    from . import artifacts, experiments, logged_models, metrics, model_versions, registry, runs, server
+    from . import (
+        artifacts,
+        experiments,
+        graphql_api,
+        logged_models,
+        metrics,
+        model_versions,
+        registry,
+        run_artifacts,
+        runs,
+        server,
+        web_ui,
+    )
 
     api = [experiments.router, runs.router, metrics.router, logged_models.router, registry.router,
-           model_versions.router]
-    return [server.router], api, [artifacts.router]
+           model_versions.router, run_artifacts.router]
+    return [server.router, web_ui.router, graphql_api.router, run_artifacts.top_router], api, [artifacts.router]
 
 PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
 _ALL_PREFIXES = tuple(p + "/" for p in PREFIXES + ARTIFACT_PREFIXES)
+#: MLflow endpoints outside the prefixes (the web UI's), answered in MLflow's error shape too.
+TOP_LEVEL_PATHS = frozenset({"/graphql", "/get-artifact", "/model-versions/get-artifact"})
 
 
 def is_mlflow_path(path: str) -> bool:
-    return path.startswith(_ALL_PREFIXES)
+    return path.startswith(_ALL_PREFIXES) or path in TOP_LEVEL_PATHS
 
 
 def error_response(err: MlflowError) -> JSONResponse:

@@ -25,7 +25,7 @@ from ..services import Services
 from .common import clause_holds, experiment_or_404
 from .convert import decode_token, encode_token, experiment_json, tags_of
 from .errors import invalid, not_found
-from .request import optional_int, optional_str, required_str
+from .request import optional_int, optional_str, required_str, str_list
 from .routing import mlflow_route
 
 router = APIRouter()
@@ -138,3 +138,21 @@ def delete_experiment_tag(services: Services, params: dict[str, Any], request: R
     execute(services, DeleteExperimentTag(experiment_id=required_str(params, "experiment_id"),
                                           key=required_str(params, "key")), actor=actor_of(request))
     return {}
+
+
+MAX_DATASET_EXPERIMENTS = 20
+
+
+@mlflow_route(router, "/experiments/search-datasets", "POST")
+def search_datasets(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """The datasets the live runs of up to 20 experiments logged as inputs: (experiment, name, digest, context),
+    each once (what the web UI's dataset filter lists)."""
+    experiment_ids = str_list(params, "experiment_ids")
+    if not experiment_ids:
+        raise invalid("SearchDatasets request must specify at least one experiment_id.")
+    if len(experiment_ids) > MAX_DATASET_EXPERIMENTS:
+        raise invalid(f"SearchDatasets request cannot specify more than {MAX_DATASET_EXPERIMENTS} experiment_ids. "
+                      f"Received {len(experiment_ids)} experiment_ids.")
+    summaries = [{"experiment_id": e, "name": n, "digest": d, **({"context": c} if c else {})}
+                 for e, n, d, c in services.reads.dataset_summaries(experiment_ids)]
+    return {"dataset_summaries": summaries} if summaries else {}

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
+from producer.codec import event_to_wire
 from producer.errors import ContractError, NotFoundError
 from tracking import EnsureExperiment
 
@@ -87,6 +88,17 @@ def get_run(run_id: str, as_of: str | None = Query(None, description="ISO 8601 t
     if run is None:
         raise NotFoundError(f"run {run_id} does not exist" + ("" if t is None else f" as of {as_of}"))
     return run
+
+
+@router.get("/runs/{run_id}/history", summary="The audit trail of a run: every event but metric points, who, when, "
+                                              "what (oldest first)")
+def run_history(run_id: str, services: Services = Depends(get_services)) -> dict[str, Any]:
+    events = services.reads.entity_events(run_id, exclude_types=("metrics_logged",))
+    if not events:
+        raise NotFoundError(f"run {run_id} does not exist")
+    return {"run_id": run_id, "events": [
+        {"id": w["id"], "type": w["type"], "ts": w["ts"], "actor": w.get("actor", ""), "body": w["body"]}
+        for w in map(event_to_wire, events)]}
 
 
 @router.get("/runs/{run_id}/metrics", summary="Metric keys of a run")
