@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("producer", "tracking", "ingest", "query", "registry")
+PACKAGES = ("producer", "tracking", "ingest", "query", "registry", "auth")
 _MUTATORS = {"append", "extend", "update", "setdefault", "add", "insert", "register"}
 
 
