@@ -36,10 +36,10 @@ def routers() -> tuple[list[APIRouter], list[APIRouter], list[APIRouter]]:
     Imported here, not at module import, so that importing one area (in a test, say) pulls in no others.
     Add an area with a one-line edit.
     """
-    from . import artifacts, experiments, logged_models, metrics, model_versions, registry, runs, server
+    from . import artifacts, experiments, logged_models, metrics, model_versions, registry, runs, server, users
 
     api = [experiments.router, runs.router, metrics.router, logged_models.router, registry.router,
-           model_versions.router]
+           model_versions.router, users.router]
     return [server.router], api, [artifacts.router]
 
 PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow")

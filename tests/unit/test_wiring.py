@@ -70,4 +70,4 @@ def test_importing_everything_changes_no_table_and_wiring_is_explicit() -> None:
     assert {"metrics_logged", "run_created", "experiment_tag_deleted", "run_inputs_logged"} <= set(
         got["before"]["projectors"])
     assert {"run_inputs", "model_metrics", "metric_points"} <= set(got["before"]["tables"])
-    assert got["routers"][1] >= 6 and got["hooks"] == ["start_registry", "start_sql"]
+    assert got["routers"][1] >= 6 and got["hooks"] == ["start_auth", "start_registry", "start_sql"]
