@@ -263,3 +263,26 @@ def test_refuses_to_start_without_an_admin_password(tmp_path: Any) -> None:
         s.start(timeout_s=60)
     s.stop()
     assert "RUNLEDGER_ADMIN_PASSWORD" in s.logs()
+
+
+def test_cli_creates_the_first_admin_then_the_server_needs_no_password_in_its_environment(tmp_path: Any) -> None:
+    import subprocess
+
+    from servers import RUNLEDGER
+
+    data = tmp_path / "data"
+    out = subprocess.run([*RUNLEDGER, "auth", "create-user", "root", "--admin", "--password-stdin",
+                          "--data-dir", str(data)], input="root-password-1\n", capture_output=True, text=True,
+                         timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    token = subprocess.run([*RUNLEDGER, "auth", "create-token", "root", "--name", "ci", "--data-dir", str(data)],
+                           capture_output=True, text=True, timeout=120, check=False).stdout.strip()
+    s = ServerProcess(data, extra_args=["--auth"], env={"RUNLEDGER_ADMIN_PASSWORD": ""}).start()
+    try:
+        me = ok(httpx.get(s.url + "/api/v1/auth/me", auth=("root", "root-password-1")))
+        assert me["is_admin"] is True
+        assert ok(httpx.get(s.url + "/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}))["via"] == "token"
+        events = ok(httpx.get(s.url + "/api/v1/auth/events", auth=("root", "root-password-1")))["events"]
+        assert events[0]["actor"].startswith("runledger-cli:") and events[0]["type"] == "auth_user_created"
+    finally:
+        s.stop()
