@@ -18,6 +18,7 @@ from tracking import (
     SetExperimentTag,
 )
 
+from ..auth.guard import grant_creator, readable_for
 from ..commands import execute
 from ..filters import EXPERIMENT_ATTRIBUTES, Clause, parse_filter, parse_order_by
 from ..routes.registry import actor_of
@@ -44,6 +45,7 @@ def create_experiment(services: Services, params: dict[str, Any], request: Reque
     cmd = CreateExperiment(name=required_str(params, "name"), artifact_location=optional_str(params, "artifact_location")
                            or "", tags=tuple(tags_of(params.get("tags"), "experiment tag").items()))
     events = execute(services, cmd, actor=actor_of(request))
+    grant_creator(request, "experiment", events[0].entity)
     return {"experiment_id": events[0].entity}
 
 
@@ -82,8 +84,10 @@ def search_experiments(services: Services, params: dict[str, Any], request: Requ
     raw_order = params.get("order_by") or []
     orders = parse_order_by(raw_order if isinstance(raw_order, list) else [raw_order], EXPERIMENT_ATTRIBUTES)
     stages = VIEW_TYPES[view]
+    readable = readable_for(request, "experiment")
     found = [e for e in services.reads.experiments("ALL") if e["lifecycle_stage"] in stages
-             and all(_matches(e, c) for c in clauses)]
+             and all(_matches(e, c) for c in clauses)
+             and (readable is None or readable.contains(str(e["experiment_id"])))]
     found.sort(key=lambda e: int(e["experiment_id"]) if e["experiment_id"].isdigit() else 0)
     keys = list(orders) or []
     if not keys:

@@ -23,6 +23,7 @@ from producer.mlflow_events import LoggedModelTagsSet
 from producer.registry_events import ModelVersionCreated
 from registry.service import RegistryService
 
+from ..auth.guard import readable_for
 from ..filters import Clause, parse_filter
 from ..registry_startup import registry_service
 from ..services import Services
@@ -138,8 +139,9 @@ def search_model_versions(services: Services, params: dict[str, Any], request: R
     """Search versions: filter on name, version, run_id, source, stage, model_id, tags.; order_by; paging.
     Default order: name, then newest version first (as MLflow)."""
     clauses = parse_filter(optional_str(params, "filter"), VERSION_ATTRIBUTES)
+    readable = readable_for(request, "registered_model")
     rows: list[Row] = [(m, v) for m in reg.list_models(registry_service(services).state())
-                       for v in m.versions.values()]
+                       if readable is None or readable.contains(m.name) for v in m.versions.values()]
     found = [r for r in rows if all(_holds(r, c) for c in clauses)]
     found.sort(key=lambda r: (r[0].name, -r[1].version))
     sort_rows(found, params.get("order_by"), VERSION_ATTRIBUTES, _field)
