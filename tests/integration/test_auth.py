@@ -296,7 +296,8 @@ def test_graphql_applies_the_rest_rule_of_each_field(srv: ServerProcess) -> None
         run_id = ok(c.post(f"{M}/runs/create", json={"experiment_id": secret}))["run"]["info"]["run_id"]
         ok(c.post(f"{M}/experiments/permissions/create",
                   json={"experiment_id": secret, "username": "gina", "permission": "NO_PERMISSIONS"}))
-        query = {"query": 'query { mlflowGetRun(input: {runId: "%s"}) { run { info { runId } } } }' % run_id}
+        query = {"query": "query Q($id: String) { mlflowGetRun(input: {runId: $id}) { run { info { runId } } } }",
+                 "variables": {"id": run_id}}
         as_admin = ok(c.post("/graphql", json=query))
         assert as_admin["data"]["mlflowGetRun"]["run"]["info"]["runId"] == run_id
     r = httpx.post(srv.url + "/graphql", json=query, auth=("gina", "gina-password"), timeout=60)
