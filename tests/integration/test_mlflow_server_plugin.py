@@ -1,6 +1,6 @@
 """The plugin that points MLflow's own server tests at runledger (scripts/mlflow-server-tests), on a small
 tree of our own shaped like MLflow's: ``tests/tracking/integration_test_utils._init_server`` used both as a
-context manager and unpacked, a module-level ``_launch_server`` for the artifacts server, and an
+context manager and unpacked, its ``ServerThread(app, port)``, a module-level ``_launch_server`` for the artifacts server, and an
 out-of-scope test that must be deselected and counted."""
 
 from __future__ import annotations
@@ -19,6 +19,11 @@ PLUGIN_DIR = Path(__file__).resolve().parents[1] / "mlflow_server"
 UTILS = '''
 def _init_server(backend_uri, root_artifact_uri, extra_env=None):
     raise AssertionError("the stock server must not start under the runledger plugin")
+
+
+class ServerThread:
+    def __init__(self, app, port):
+        raise AssertionError("the stock app must not be served under the runledger plugin")
 '''
 
 TESTS = '''
@@ -26,7 +31,7 @@ import os
 import httpx
 from mlflow import MlflowClient
 from tests.helper import free_port
-from tests.tracking.integration_test_utils import _init_server
+from tests.tracking.integration_test_utils import ServerThread, _init_server
 
 
 def _launch_server(host, port, backend_store_uri, default_artifact_root, artifacts_destination):
@@ -38,6 +43,11 @@ def test_context_manager(tmp_path):
         client = MlflowClient(url)
         exp = client.create_experiment("plugin")
         assert client.get_experiment(exp).name == "plugin"
+
+
+def test_server_thread():
+    with ServerThread(object(), free_port()) as url:
+        assert MlflowClient(url).get_experiment("0").name == "Default"
 
 
 def test_unpacked(tmp_path):
@@ -92,6 +102,6 @@ def test_plugin_replaces_the_server_and_counts_exclusions(tmp_path: Path) -> Non
         cwd=tree, env=env, capture_output=True, text=True, timeout=600, check=False)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
-    assert "3 passed, 1 deselected" in out, out
+    assert "4 passed, 1 deselected" in out, out
     assert "excluded:traces: 1" in out, out
-    assert "passed: 3" in out, out
+    assert "passed: 4" in out, out

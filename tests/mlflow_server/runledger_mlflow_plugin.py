@@ -7,6 +7,8 @@ Loaded by ``scripts/mlflow-server-tests`` (``-p runledger_mlflow_plugin``) insid
   the name as imported into each test module): starts ``runledger serve`` on a free port with a fresh data
   folder. The returned object works both ways MLflow's modules have used it: as a context manager yielding
   the URL, and unpacked as ``(url, process)``.
+* ``ServerThread(app, port)`` (the same module; MLflow 3's ``mlflow_client`` fixtures serve the app in a
+  thread): ``runledger serve`` on ``port`` instead, the app ignored; a context manager yielding the URL.
 * ``_launch_server(host, port, backend_store_uri, default_artifact_root, artifacts_destination)``
   (``test_mlflow_artifacts.py``): ``runledger serve`` on that port, storing artifacts in
   ``artifacts_destination`` so the tests' checks on the folder hold.
@@ -132,7 +134,24 @@ def launch_server(host: str, port: int, backend_store_uri: str = "", default_art
     return start_runledger(int(port), destination or None)[1]
 
 
-REPLACEMENTS = {"_init_server": init_server, "_launch_server": launch_server}
+class ServerThread:
+    """Stands in for MLflow's ``ServerThread(app, port)``: ``runledger serve`` on ``port`` (the app, and the
+    stores MLflow's fixture initialised for it, are not used)."""
+
+    def __init__(self, app: object = None, port: int | None = None, *args: Any, **kwargs: Any) -> None:
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> str:
+        url, self.proc = start_runledger(self.port)
+        return url
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+
+REPLACEMENTS = {"_init_server": init_server, "_launch_server": launch_server, "ServerThread": ServerThread}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -142,7 +161,9 @@ def pytest_configure(config: pytest.Config) -> None:
             import tests.tracking.integration_test_utils as utils
         except ImportError:
             return
-        utils._init_server = init_server  # type: ignore[attr-defined]
+        for name, replacement in REPLACEMENTS.items():
+            if hasattr(utils, name):
+                setattr(utils, name, replacement)
 
 
 _counts = pytest.StashKey[Counter[str]]()
