@@ -189,6 +189,17 @@ class Reads:
         return [r[0] for r in self.store.query_rows(
             "SELECT DISTINCT key FROM latest_metrics_agg WHERE run_id = {r:String} ORDER BY key", {"r": run_id})]
 
+    def dataset_summaries(self, experiment_ids: Sequence[str], limit: int) -> list[dict[str, str]]:
+        """Distinct (experiment, dataset name, digest, context) of the datasets runs of these experiments
+        logged as inputs (MLflow's ``experiments/search-datasets``; runs deleted or not)."""
+        rows = self.store.query_rows(
+            "SELECT DISTINCT r.experiment_id, i.dataset_name, i.dataset_digest, i.context "
+            "FROM run_inputs AS i FINAL INNER JOIN runs AS r ON r.run_id = i.run_id "
+            "WHERE r.experiment_id IN {exps:Array(String)} "
+            "ORDER BY r.experiment_id, i.dataset_name, i.dataset_digest, i.context LIMIT {limit:UInt32}",
+            {"exps": list(experiment_ids), "limit": limit})
+        return [{"experiment_id": e, "name": n, "digest": d, "context": c} for e, n, d, c in rows]
+
     def count_points(self, run_id: str | None = None) -> int:
         if run_id is None:
             return int(self.store.query_rows("SELECT count() FROM metric_points FINAL")[0][0])

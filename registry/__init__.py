@@ -79,6 +79,7 @@ from ._reads import (
     resolve_uri,
     version_in,
 )
+from ._sources import check_model_source, check_run_source
 from ._state import EMPTY, ModelState, RegistryState, VersionState
 from ._validate import ACTIVE_STAGES, canonical_stage
 
@@ -108,6 +109,8 @@ __all__ = [
     "SetAlias",
     "DeleteAlias",
     "decide",
+    "check_run_source",
+    "check_model_source",
     # fold
     "apply",
     "project",

@@ -1,4 +1,5 @@
-"""MLflow experiments: create, get, get-by-name, search, update, delete, restore, set/delete-experiment-tag.
+"""MLflow experiments: create, get, get-by-name, search, update, delete, restore, set/delete-experiment-tag,
+search-datasets.
 
 Writes are tracking commands (:mod:`tracking`) run by :func:`query.commands.execute`: MLflow's rules and
 wording live in the domain, not here."""
@@ -25,7 +26,7 @@ from ..services import Services
 from .common import clause_holds, experiment_or_404
 from .convert import decode_token, encode_token, experiment_json, tags_of
 from .errors import invalid, not_found
-from .request import optional_int, optional_str, required_str
+from .request import check_schema, optional_int, optional_str, required_str
 from .routing import mlflow_route
 
 router = APIRouter()
@@ -41,6 +42,7 @@ def _json(services: Services, e: dict[str, Any]) -> dict[str, Any]:
 @mlflow_route(router, "/experiments/create", "POST")
 def create_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Create an experiment (RESOURCE_ALREADY_EXISTS if the name is taken, deleted experiments included)."""
+    check_schema(params, {"name": ("string", True), "artifact_location": ("string", False), "tags": ("array", False)})
     cmd = CreateExperiment(name=required_str(params, "name"), artifact_location=optional_str(params, "artifact_location")
                            or "", tags=tuple(tags_of(params.get("tags"), "experiment tag").items()))
     events = execute(services, cmd, actor=actor_of(request))
@@ -138,3 +140,23 @@ def delete_experiment_tag(services: Services, params: dict[str, Any], request: R
     execute(services, DeleteExperimentTag(experiment_id=required_str(params, "experiment_id"),
                                           key=required_str(params, "key")), actor=actor_of(request))
     return {}
+
+
+#: ``experiments/search-datasets``: at most this many experiments per request, and summaries per answer (MLflow's).
+MAX_DATASET_EXPERIMENTS = 20
+MAX_DATASET_SUMMARIES = 1000
+
+
+@mlflow_route(router, "/experiments/search-datasets", "POST")
+def search_datasets(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """The datasets runs of these experiments logged as inputs: experiment, name, digest, context (the UI's
+    dataset filter)."""
+    check_schema(params, {"experiment_ids": ("array", False)})
+    ids = params.get("experiment_ids") or []
+    if not ids:
+        raise invalid("SearchDatasets request must specify at least one experiment_id.")
+    if len(ids) > MAX_DATASET_EXPERIMENTS:
+        raise invalid(f"SearchDatasets request cannot specify more than {MAX_DATASET_EXPERIMENTS} experiment_ids. "
+                      f"Received {len(ids)} experiment_ids.")
+    summaries = services.reads.dataset_summaries([str(i) for i in ids], MAX_DATASET_SUMMARIES)
+    return {"dataset_summaries": [{k: v for k, v in s.items() if v} for s in summaries]}

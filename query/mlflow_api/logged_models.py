@@ -30,6 +30,7 @@ from producer.mlflow_events import (
     LoggedModelTagDeleted,
     LoggedModelTagsSet,
 )
+from tracking import default_run_name
 
 from ..filters import Clause, parse_filter
 from ..services import Services, get_services
@@ -116,11 +117,11 @@ def create_logged_model(services: Services, params: dict[str, Any], request: Req
     """Create a logged model (PENDING) in an experiment, optionally from a run."""
     experiment_id = required_str(params, "experiment_id")
     exp = experiment_or_404(services, experiment_id)
-    name = optional_str(params, "name") or "model"
     run_id = optional_str(params, "source_run_id") or ""
     if run_id:
         run_or_404(services, run_id)
     model_id = f"m-{new_id()}"
+    name = optional_str(params, "name") or default_run_name(model_id)  # MLflow: a random adjective-noun-N
     location = f"{exp['artifact_location'].rstrip('/')}/models/{model_id}/artifacts"
     body = LoggedModelCreated(experiment_id=experiment_id, name=name, artifact_location=location,
                               source_run_id=run_id, model_type=optional_str(params, "model_type") or "",
