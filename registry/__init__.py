@@ -79,7 +79,7 @@ from ._reads import (
     resolve_uri,
     version_in,
 )
-from ._sources import check_model_source, check_run_source
+from ._sources import ALLOWED_SCHEMES_ENV, check_model_source, check_run_source, check_source_host
 from ._state import EMPTY, ModelState, RegistryState, VersionState
 from ._validate import ACTIVE_STAGES, canonical_stage
 
@@ -111,6 +111,8 @@ __all__ = [
     "decide",
     "check_run_source",
     "check_model_source",
+    "check_source_host",
+    "ALLOWED_SCHEMES_ENV",
     # fold
     "apply",
     "project",

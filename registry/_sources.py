@@ -22,7 +22,15 @@ from urllib.parse import unquote, unquote_plus, urlparse, urlsplit
 
 from producer.errors import ContractError
 
-__all__ = ["check_run_source", "check_model_source", "has_relative_path", "is_local", "mismatch"]
+__all__ = ["check_run_source", "check_model_source", "check_source_host", "has_relative_path", "is_local",
+           "mismatch", "HOST_ADDRESSED_SCHEMES", "ALLOWED_SCHEMES_ENV"]
+
+#: Schemes whose URIs name a host to connect to (``mlflow-artifacts`` only with a host): MLflow 3.17's server
+#: refuses them as a version source unless the operator allows the scheme (GHSA-mr9f-g8qf-4w4j).
+HOST_ADDRESSED_SCHEMES = frozenset({"ftp", "sftp", "hdfs", "viewfs", "http", "https", "mlflow-artifacts", "r2",
+                                    "b2", "abfss"})
+#: The environment variable (MLflow's name) listing schemes the operator allows anyway, comma-separated.
+ALLOWED_SCHEMES_ENV = "MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES"
 
 _ARTIFACTS_ROUTE = ("api", "2.0", "mlflow-artifacts", "artifacts")
 
@@ -34,12 +42,31 @@ def mismatch(source: str, field: str) -> ContractError:
 
 
 def is_local(source: str) -> bool:
-    """A path or ``file:`` URI on this host (MLflow's ``is_local_uri``)."""
+    """A path or ``file:`` URI on this host (MLflow's ``is_local_uri``); a ``file:`` URI naming another
+    host is refused as MLflow refuses it."""
     parsed = urlparse(source)
     if parsed.scheme == "":
         return True
+    if parsed.scheme != "file":
+        return False
     host = parsed.hostname
-    return parsed.scheme == "file" and (not host or host == "." or host.startswith(("localhost", "127.0.0.1")))
+    if host and host != "." and not host.startswith(("localhost", "127.0.0.1")):
+        raise ContractError(f"{source} is not a valid remote uri. For remote access on windows, please consider "
+                            "using a different scheme such as SMB (e.g. smb://<hostname>/<path>).")
+    return True
+
+
+def check_source_host(source: str, allowed: frozenset[str] = frozenset(), field: str = "source") -> None:
+    """Refuse a source whose scheme names a host to connect to (see :data:`HOST_ADDRESSED_SCHEMES`), unless
+    its scheme is in ``allowed``; MLflow's wording."""
+    parsed = urlparse(source)
+    scheme = parsed.scheme
+    if scheme not in HOST_ADDRESSED_SCHEMES or scheme in allowed or (scheme == "mlflow-artifacts" and not parsed.netloc):
+        return
+    raise ContractError(
+        f"'{field}' cannot use the '{scheme}' scheme: the '{scheme}' scheme addresses a host other than the tracking "
+        "server's configured artifact storage, so the server would connect to the host named in the URI. Set the "
+        f"{ALLOWED_SCHEMES_ENV} environment variable on the server to allow it.")
 
 
 def has_relative_path(source: str) -> bool:

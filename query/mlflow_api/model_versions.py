@@ -13,6 +13,7 @@ MLflow-3 logged model, records the version on the logged model's
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlparse
 
@@ -191,6 +192,8 @@ def lineage(services: Services, service: RegistryService, source: str, run_id: s
     one, the source must fit ``run_id`` (``runs:/<run_id>/…``, the run's ``mlflow-artifacts`` files, or
     another scheme such as ``s3://``, taken as given).
     """
+    allowed = os.environ.get(reg.ALLOWED_SCHEMES_ENV, "")
+    reg.check_source_host(source, frozenset(s.strip().lower() for s in allowed.split(",") if s.strip()))
     parsed = urlparse(source)
     if parsed.scheme == "models" and parsed.netloc:
         raise invalid(f"Invalid model version source: '{source}'. Registered model sources must use the active "
@@ -223,7 +226,7 @@ def record_on_logged_model(services: Services, model_id: str, name: str, version
     if model is None:
         return
     before = model["tags"].get(MODEL_VERSIONS_TAG, "")
-    after = unique_model_versions(before, {"name": name, "version": str(version)})
+    after = unique_model_versions(before, {"name": name, "version": version})
     if after != before:
         body = LoggedModelTagsSet(tags=((MODEL_VERSIONS_TAG, after),))
         append_or_raise(services, [services.event(model_id, body, actor=actor)])

@@ -80,6 +80,19 @@ def test_model_versions_newest_update_first_and_logged_model_names(client: Mlflo
     assert named == [("parity-b", "1"), ("parity-a", "2"), ("parity-a", "1")]
     model = client.create_logged_model(client.create_experiment("parity-logged"))
     assert model.name and model.name != "model" and model.name.count("-") == 2
+    elsewhere = client.create_logged_model(model.experiment_id, source_run_id="123")  # a run elsewhere: kept
+    assert client.get_logged_model(elsewhere.model_id).source_run_id == "123"
+
+
+def test_logged_models_filtered_by_the_datasets_their_metrics_were_logged_on(client: MlflowClient) -> None:
+    exp = client.create_experiment("parity-logged-datasets")
+    on, off = client.create_logged_model(exp), client.create_logged_model(exp)
+    run_id = client.create_run(exp).info.run_id
+    client.log_metric(run_id, "m", 1.0, dataset_name="ds", dataset_digest="123", model_id=on.model_id)
+    client.log_metric(run_id, "m", 1.0, dataset_name="other", dataset_digest="9", model_id=off.model_id)
+    for datasets in ([{"dataset_name": "ds", "dataset_digest": "123"}], [{"dataset_name": "ds"}]):
+        found = client.search_logged_models(experiment_ids=[exp], datasets=datasets)
+        assert [m.model_id for m in found] == [on.model_id]
 
 
 @pytest.mark.parametrize(("source", "run_id", "message"), [

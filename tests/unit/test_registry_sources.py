@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from producer.errors import ContractError
-from registry import check_model_source, check_run_source
+from registry import check_model_source, check_run_source, check_source_host
 from registry._sources import has_relative_path, is_local
 
 RUNS = {"r1": "mlflow-artifacts:/0/r1/artifacts"}
@@ -69,7 +69,25 @@ def test_relative_paths(source: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(("source", "expected"), [
     ("relative/path", True), ("/abs", True), ("file:///abs", True), ("file://localhost/abs", True),
-    ("file://remote/abs", False), ("s3://b/k", False), ("runs:/r/m", False),
+    ("s3://b/k", False), ("runs:/r/m", False),
 ])
 def test_local(source: str, expected: bool) -> None:
     assert is_local(source) is expected
+
+
+def test_a_file_uri_naming_another_host_is_refused() -> None:
+    with pytest.raises(ContractError, match="is not a valid remote uri"):
+        is_local("file://123.456.789.123/path/to/source")
+
+
+@pytest.mark.parametrize(("source", "refused"), [
+    ("mlflow-artifacts://host:9000/models", True), ("https://host/x", True), ("ftp://h/x", True),
+    ("mlflow-artifacts:/0/r/artifacts", False), ("s3://bucket/x", False), ("runs:/r/m", False), ("/tmp/x", False),
+])
+def test_sources_naming_hosts_are_refused_unless_allowed(source: str, refused: bool) -> None:
+    if refused:
+        with pytest.raises(ContractError, match=r"'source' cannot use the '.*' scheme: .* addresses a host"):
+            check_source_host(source)
+        check_source_host(source, frozenset({source.split(":", maxsplit=1)[0]}))
+    else:
+        check_source_host(source)
