@@ -194,15 +194,6 @@ class Reads:
             return None
         return run_state_dict(states[run_id], self.latest_metrics([run_id], as_of_ms).get(run_id, {}))
 
-    def dataset_summaries(self, experiment_ids: Sequence[str], limit: int = 1000) -> list[tuple[str, str, str, str]]:
-        """(experiment_id, dataset name, digest, context) of the inputs of live runs, each once."""
-        return [tuple(r) for r in self.store.query_rows(
-            "SELECT DISTINCT r.experiment_id, i.dataset_name, i.dataset_digest, i.context "
-            "FROM run_inputs AS i FINAL INNER JOIN runs AS r ON r.run_id = i.run_id "
-            "WHERE r.experiment_id IN {exps:Array(String)} AND r.lifecycle_stage = 'active' "
-            "ORDER BY r.experiment_id, i.dataset_name, i.dataset_digest, i.context LIMIT {n:UInt32}",
-            {"exps": list(experiment_ids), "n": limit})]
-
     # ----------------------------------------------------------------- search
 
     def search_runs(self, experiment_ids: Sequence[str], clauses: Sequence[Clause] = (),
@@ -354,6 +345,17 @@ class Reads:
     def metric_keys(self, run_id: str) -> list[str]:
         return [r[0] for r in self.store.query_rows(
             "SELECT DISTINCT key FROM latest_metrics_agg WHERE run_id = {r:String} ORDER BY key", {"r": run_id})]
+
+    def dataset_summaries(self, experiment_ids: Sequence[str], limit: int) -> list[dict[str, str]]:
+        """Distinct (experiment, dataset name, digest, context) of the datasets runs of these experiments
+        logged as inputs (MLflow's ``experiments/search-datasets``; runs deleted or not)."""
+        rows = self.store.query_rows(
+            "SELECT DISTINCT r.experiment_id, i.dataset_name, i.dataset_digest, i.context "
+            "FROM run_inputs AS i FINAL INNER JOIN runs AS r ON r.run_id = i.run_id "
+            "WHERE r.experiment_id IN {exps:Array(String)} "
+            "ORDER BY r.experiment_id, i.dataset_name, i.dataset_digest, i.context LIMIT {limit:UInt32}",
+            {"exps": list(experiment_ids), "limit": limit})
+        return [{"experiment_id": e, "name": n, "digest": d, "context": c} for e, n, d, c in rows]
 
     def count_points(self, run_id: str | None = None) -> int:
         if run_id is None:
