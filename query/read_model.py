@@ -31,6 +31,7 @@ the rebuilt projections are functions of the same log.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -50,7 +51,7 @@ from tracking import Experiment, Run, TrackingState, apply
 from .filters import Clause, OrderBy
 from .run_search import Latest, search
 
-__all__ = ["ReadModel"]
+__all__ = ["ReadModel", "ModelView"]
 
 log = logging.getLogger("runledger.read_model")
 
@@ -266,3 +267,32 @@ class ReadModel:
         with self.lock:
             return {"runs": len(self.state.runs), "experiments": len(self.state.experiments),
                     "metric_keys": sum(len(m) for m in self.latest.values())}
+
+
+class ModelView:
+    """The read model as the :class:`tracking.TrackingView` that ``decide`` reads (embedded mode): no
+    ClickHouse query per command. Answers are copies taken under the lock, so the writer folding the next
+    batch meanwhile cannot change what a decision is looking at."""
+
+    def __init__(self, model: ReadModel) -> None:
+        self.model = model
+
+    def experiment(self, experiment_id: str) -> Experiment | None:
+        with self.model.lock:
+            e = self.model.state.experiment(experiment_id)
+            return None if e is None else dataclasses.replace(e, tags=dict(e.tags), versions=dict(e.versions))
+
+    def experiment_by_name(self, name: str) -> Experiment | None:
+        with self.model.lock:
+            e = self.model.state.experiment_by_name(name)
+            return None if e is None else dataclasses.replace(e, tags=dict(e.tags), versions=dict(e.versions))
+
+    def run(self, run_id: str) -> Run | None:
+        with self.model.lock:
+            r = self.model.state.run(run_id)
+            return None if r is None else dataclasses.replace(r, params=dict(r.params), tags=dict(r.tags),
+                                                               versions=dict(r.versions))
+
+    def run_ids(self, experiment_id: str) -> list[str]:
+        with self.model.lock:
+            return self.model.state.run_ids(experiment_id)
