@@ -148,6 +148,12 @@ _MLFLOW: dict[tuple[str, str], Rule] = {
     ("/version", "GET"): USER,
     ("/ajax-api/3.0/mlflow/ui-telemetry", "GET"): USER,
     ("/ajax-api/3.0/mlflow/ui-telemetry", "POST"): USER,
+    # probes of the web UI, answered as the stock server does with the feature off
+    ("/assistant/config", "GET"): USER,
+    ("/assistant/providers", "GET"): USER,
+    ("/traces/metrics", "POST"): USER,
+    ("/gateway-proxy", "GET"): USER,
+    ("/gateway-proxy", "POST"): USER,
     # each root field applies the rule of the REST route it runs (query/mlflow_api/graphql_api.py)
     ("/graphql", "GET"): USER,
     ("/graphql", "POST"): USER,
