@@ -5,7 +5,8 @@ Starts ``runledger serve`` (embedded chDB, a fresh data folder) and grows one ex
 through the producer (columnar, fast) — and after each stage times, through the **stock MLflow client**:
 
 * ``search_runs`` first page (100) with ``metrics.m007 < 0.5`` ordered by ``metrics.m007 ASC``, checked (every
-  value < 0.5, ascending, 100 runs);
+  value < 0.5, ascending, 100 runs) — through the client and as the bare HTTP call (the stock client spends
+  most of a 100-run x 200-metric page turning JSON into protobuf and entities);
 * ``get_run`` of a run (its params and every latest metric checked);
 * ``search_experiments``;
 
@@ -70,6 +71,12 @@ def _timed(fn: Callable[[], Any], calls: int, check: Callable[[Any], None]) -> d
     return {"median_ms": round(statistics.median(out), 2), "p95_ms": round(out[min(len(out) - 1, int(len(out) * 0.95))], 2)}
 
 
+def _check_search_http(resp: httpx.Response) -> None:
+    runs = resp.json()["runs"]
+    vals = [next(m["value"] for m in r["data"]["metrics"] if m["key"] == "m007") for r in runs]
+    assert resp.status_code == 200 and len(vals) == 100 and vals == sorted(vals) and vals[-1] < 0.5, vals[:5]
+
+
 def _check_experiments(found: Any) -> None:
     assert sorted(e.name for e in found) == ["Default", "scale"], [e.name for e in found]
 
@@ -123,6 +130,11 @@ def bench_runs(server: ServerProcess, stages: list[int], keys: int, params: int,
                 "search_runs": _timed(lambda: client.search_runs([eid], "metrics.m007 < 0.5",
                                                                  order_by=["metrics.m007 ASC"], max_results=100),
                                       calls, check_search),
+                "search_runs_http": _timed(
+                    lambda: http.post("/api/2.0/mlflow/runs/search", json={
+                        "experiment_ids": [eid], "filter": "metrics.m007 < 0.5", "order_by": ["metrics.m007 ASC"],
+                        "max_results": 100}),
+                    calls, _check_search_http),
                 "get_run": _timed(lambda probe=probe: client.get_run(probe), calls, check_run),
                 "run_state_native": _timed(lambda probe=probe: http.get(f"/api/v1/runs/{probe}"), calls,
                                            check_state),
@@ -191,10 +203,12 @@ def write(result: dict[str, Any], out: Path) -> Path:
              f"{result['load_after']} at the end. runledger {result['commit']}, embedded (chDB), read model on.", "",
              f"Runs: one experiment, each run {result['keys']} metrics (one point) and {result['params']} params. "
              "Median (p95) ms through the stock MLflow client (native run state over HTTP).", "",
-             "| runs | load s | server RSS MiB | search_runs `metrics.m007 < 0.5` order by it, first 100 | get_run | "
-             "native run state | search_experiments |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| runs | load s | server RSS MiB | search_runs `metrics.m007 < 0.5` order by it, first 100 (stock client) | "
+             "same, the HTTP call alone | get_run | native run state | search_experiments |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in result["runs"]:
         lines.append(f"| {r['runs']:,} | {r['load_s']} | {r['rss_mib']:,.0f} | {_cell(r['search_runs'])} | "
+                     f"{_cell(r['search_runs_http'])} | "
                      f"{_cell(r['get_run'])} | {_cell(r['run_state_native'])} | {_cell(r['search_experiments'])} |")
     lines += ["", "Points: one run, one series per row (one spike each, checked in every answer).", "",
               "| points in the series | load s (points/s) | server RSS MiB | 1,000-point view, native | "
