@@ -74,12 +74,13 @@ class Reads:
     def experiments(self, view_type: str = "ACTIVE_ONLY", *, name_like: str | None = None,
                     ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
         if self.model is not None:
-            return [
-                {"experiment_id": e.experiment_id, "name": e.name, "artifact_location": e.artifact_location,
-                 "lifecycle_stage": e.lifecycle_stage or "active", "creation_time": e.creation_time,
-                 "last_update_time": e.last_update_time, "tags": dict(e.tags)}
-                for e in self.model.experiments(VIEW_TYPES.get(view_type, ("active",)), name=name_like, ids=ids)
-            ]
+            with self.model.lock:  # the writer thread folds into these objects
+                return [
+                    {"experiment_id": e.experiment_id, "name": e.name, "artifact_location": e.artifact_location,
+                     "lifecycle_stage": e.lifecycle_stage or "active", "creation_time": e.creation_time,
+                     "last_update_time": e.last_update_time, "tags": dict(e.tags)}
+                    for e in self.model.experiments(VIEW_TYPES.get(view_type, ("active",)), name=name_like, ids=ids)
+                ]
         where = ["lifecycle_stage IN {stages:Array(String)}"]
         params: dict[str, Any] = {"stages": list(VIEW_TYPES.get(view_type, ("active",)))}
         if name_like is not None:
@@ -136,14 +137,15 @@ class Reads:
     def _runs_from_model(self, ids: list[str]) -> list[dict[str, Any]]:
         assert self.model is not None
         out, recount = [], []
-        for rid in ids:
-            run = self.model.run(rid)
-            if run is None:
-                continue
-            metrics = self.model.metrics(rid)
-            if rid in self.model.recount:
-                recount.append(rid)
-            out.append(run_state_dict(run, metrics))
+        with self.model.lock:  # the writer thread folds into these objects
+            for rid in ids:
+                run = self.model.run(rid)
+                if run is None:
+                    continue
+                metrics = self.model.metrics(rid)
+                if rid in self.model.recount:
+                    recount.append(rid)
+                out.append(run_state_dict(run, metrics))
         if recount:
             counts = self._counts(recount)
             for state in out:
