@@ -199,3 +199,63 @@ def downsampling_from_rollup_and_points(path: str) -> dict[str, Any]:
 def test_long_series_downsample_from_the_rollup_unless_a_step_was_relogged(tmp_path: Any) -> None:
     got = in_child(downsampling_from_rollup_and_points, str(tmp_path / "ch"))
     assert got == {"single": (True, False), "reloaded": (True, False)}
+
+
+def reads_while_writing(path: str) -> int:
+    import threading
+
+    from ingest.schema import apply_schema
+    from ingest.sink import ClickHouseStore
+    from ingest.writer import Writer
+    from producer import events as ev
+    from producer.events import Event, Source
+    from producer.ids import new_id
+    from query.filters import parse_filter, parse_order_by
+    from query.read_model import ReadModel
+    from query.reads import Reads
+
+    store = ClickHouseStore(f"chdb://{path}", "runledger")
+    apply_schema(store)
+    writer = Writer(store)
+    model = ReadModel.load(store)
+    writer.listeners.append(model.apply)
+    src = Source(host="t", pid=1, rank=0)
+
+    def put(entity: str, body: Any) -> None:
+        writer.write([Event(id=new_id(), type=body.TYPE, entity=entity, ts_ms=1, body=body, source=src)])
+
+    put("e1", ev.ExperimentCreated(name="busy"))
+    put("r1", ev.RunCreated(experiment_id="e1", start_time_ms=1))
+    done, errors = threading.Event(), []
+
+    def write() -> None:
+        try:
+            for i in range(300):  # every batch grows the dicts readers iterate
+                put("r1", ev.TagsSet(tags=tuple((f"t{i}-{j}", "v") for j in range(5))))
+                put("r1", ev.ParamsLogged(params=((f"p{i}", str(i)),)))
+                put("r1", ev.MetricsLogged(keys=(f"m{i}",), steps=(0,), timestamps_ms=(1,), values=(float(i),)))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            done.set()
+
+    reads = Reads(store, model)
+    t = threading.Thread(target=write)
+    t.start()
+    n = 0
+    while not done.is_set():
+        assert reads.runs(["r1"])[0]["run_id"] == "r1"
+        assert reads.search_runs(["e1"], parse_filter("metrics.m0 >= 0"), parse_order_by(["params.p0"])) in ([], ["r1"])
+        assert reads.experiments("ALL")
+        n += 1
+    t.join()
+    assert not errors, errors
+    final = reads.runs(["r1"])[0]
+    assert len(final["params"]) == 300 and len(final["metrics"]) == 300 and len(final["tags"]) == 1500
+    assert final == Reads(store).runs(["r1"])[0]
+    store.close()
+    return n
+
+
+def test_reads_while_the_writer_folds_never_break(tmp_path: Any) -> None:
+    assert in_child(reads_while_writing, str(tmp_path / "ch")) > 10
