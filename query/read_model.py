@@ -25,8 +25,9 @@ Built at start-up from the log (``load``), then :meth:`ReadModel.apply` runs
 inside the writer's successful write, before the writer's caller hears of it:
 a read after a write sees it. One process writes in embedded mode, so the
 model is complete; in Kafka mode other processes ingest, and the server reads
-ClickHouse instead (no model). ``rebuild`` leaves it alone: the model and
-the rebuilt projections are functions of the same log.
+ClickHouse instead (no model). ``POST /api/v1/admin/rebuild`` stops
+trusting its row counts while the replay re-inserts rows it does not see,
+then reloads it from the rebuilt tables.
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ class ReadModel:
         self.runs_with_io: set[str] = set()
         self.recount: set[str] = set()
         """Runs with a metric whose count is not known here (``None``): a read asks ClickHouse."""
+        self.trust_rows = True
+        """False while a rebuild inserts rows the model does not see (``distrust_rows``)."""
         self.lock = threading.RLock()
         self.loaded_events = 0
 
@@ -208,10 +211,17 @@ class ReadModel:
                     apply(self.state, e)
 
     def replace(self, other: ReadModel) -> None:
-        """Take ``other``'s contents (after a rebuild reloaded the model)."""
+        """Take ``other``'s contents (after a rebuild: loaded from the rebuilt tables, counting their rows)."""
         with self.lock:
             self.state, self.latest, self.runs_with_io, self.recount = (other.state, other.latest, other.runs_with_io,
                                                                         other.recount)
+            self.trust_rows = other.trust_rows
+
+    def distrust_rows(self) -> None:
+        """From now until :meth:`replace`: no series counts as one row per step (a rebuild's replay and
+        catch-ups re-insert rows; ``FINAL`` and the exact downsampling path are used meanwhile)."""
+        with self.lock:
+            self.trust_rows = False
 
     # ---------------------------------------------------------------- reads
 
@@ -258,7 +268,7 @@ class ReadModel:
         (no ``FINAL`` needed) and ``metric_rollup`` is exact for it."""
         with self.lock:
             m = self.latest.get(run_id, {}).get(key)
-            return m is not None and bool(m[9])
+            return self.trust_rows and m is not None and bool(m[9])
 
     def has_io(self, run_id: str) -> bool:
         return run_id in self.runs_with_io

@@ -15,6 +15,7 @@ from ..auth.guard import grant_creator, readable_for, require
 from ..commands import execute, tracking_view
 from ..errors_http import parse_time_ms
 from ..filters import parse_filter, parse_order_by
+from ..read_model import ReadModel
 from ..reads import VIEW_TYPES
 from ..services import Services, get_services
 from .registry import actor_of
@@ -154,7 +155,13 @@ def health(services: Services = Depends(get_services)) -> dict[str, Any]:
 def admin_rebuild(services: Services = Depends(get_services)) -> dict[str, Any]:
     from ingest.rebuild import rebuild
 
+    model = services.reads.model
+    if model is not None:
+        model.distrust_rows()  # the replay and its catch-ups insert rows the model does not count
     report = rebuild(services.store)
+    if model is not None:
+        with model.lock:  # writes wait while the model is read back from the rebuilt tables
+            model.replace(ReadModel.load(services.store))
     registry_events = services.extras["registry"].reload() if "registry" in services.extras else 0
     return {"events": report.events, "points": report.points, "seconds": round(report.seconds, 3),
             "dead_letters": report.dead_letters, "registry_events": registry_events}
