@@ -62,6 +62,8 @@ class Writer:
         self.listeners: list[Callable[[list[Event]], None]] = []
         """Called with the accepted events after every successful write, before ``write`` returns (the
         in-memory read model of ``query.read_model`` listens here)."""
+        self.failure_listeners: list[Callable[[list[Event]], None]] = []
+        """Called with the events of a batch whose inserts failed part-way (a retry may insert rows twice)."""
 
     # ------------------------------------------------------------------ write
 
@@ -72,10 +74,15 @@ class Writer:
         acknowledged then, and the caller retries the whole call (idempotent).
         """
         ok, rejected = self.check(events)
-        self.insert_batch(project_rows(ok))
-        self.dead_letter(rejected, origin=origin)
+        try:
+            self.insert_batch(project_rows(ok))
+        except BaseException:
+            for on_failure in self.failure_listeners:  # some tables may hold the batch now, others not
+                on_failure(ok)
+            raise
         for listener in self.listeners:
             listener(ok)
+        self.dead_letter(rejected, origin=origin)
         with self._stats_lock:
             self.stats.events_written += len(ok)
             self.stats.batches += 1

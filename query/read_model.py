@@ -168,6 +168,8 @@ class ReadModel:
         self.runs_with_io: set[str] = set()
         self.recount: set[str] = set()
         """Runs with a metric whose count is not known here (``None``): a read asks ClickHouse."""
+        self.tainted: set[tuple[str, str]] = set()
+        """(run, key) of series a failed write may have inserted part of: never read as one row per step."""
         self.trust_rows = True
         """False while a rebuild inserts rows the model does not see (``distrust_rows``)."""
         self.lock = threading.RLock()
@@ -210,12 +212,19 @@ class ReadModel:
                 else:
                     apply(self.state, e)
 
+    def failed(self, events: Iterable[Event]) -> None:
+        """A write failed part-way (the writer calls this): its series may hold rows the model never saw."""
+        with self.lock:
+            for e in events:
+                if isinstance(e.body, ev.MetricsLogged):
+                    self.tainted.update((e.entity, k) for k in set(e.body.keys))
+
     def replace(self, other: ReadModel) -> None:
         """Take ``other``'s contents (after a rebuild: loaded from the rebuilt tables, counting their rows)."""
         with self.lock:
             self.state, self.latest, self.runs_with_io, self.recount = (other.state, other.latest, other.runs_with_io,
                                                                         other.recount)
-            self.trust_rows = other.trust_rows
+            self.trust_rows, self.tainted = other.trust_rows, other.tainted
 
     def distrust_rows(self) -> None:
         """From now until :meth:`replace`: no series counts as one row per step (a rebuild's replay and
@@ -268,7 +277,7 @@ class ReadModel:
         (no ``FINAL`` needed) and ``metric_rollup`` is exact for it."""
         with self.lock:
             m = self.latest.get(run_id, {}).get(key)
-            return self.trust_rows and m is not None and bool(m[9])
+            return self.trust_rows and m is not None and bool(m[9]) and (run_id, key) not in self.tainted
 
     def has_io(self, run_id: str) -> bool:
         return run_id in self.runs_with_io

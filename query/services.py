@@ -82,6 +82,7 @@ def build_services(settings: Settings, hooks: Sequence[StartupHook] = ()) -> Ser
         # embedded: this process is the only writer, so a model fed by its writer is complete
         model = ReadModel.load(store)
         writer.listeners.append(model.apply)
+        writer.failure_listeners.append(model.failed)
     services = Services(settings=settings, store=store, reads=Reads(store, model), writer=writer, log=event_log)
     if services.reads.experiment(DEFAULT_EXPERIMENT_ID) is None:
         services.append([services.event(DEFAULT_EXPERIMENT_ID, ExperimentCreated(

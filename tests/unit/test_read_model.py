@@ -93,3 +93,44 @@ def test_numpy_merge_equals_point_by_point(batches: list[list[tuple[str, int, in
         assert f[5] in (None, len(steps_seen[k])) and s[5] in (None, len(steps_seen[k])), k
         if s[5] is not None or ordered:
             assert f[5] == len(steps_seen[k]), k  # numpy's count is exact wherever the scalar one is
+
+
+class _FlakyStore:
+    """Accepts the log and metric_points, then fails once on model_metrics: a write that failed part-way."""
+
+    def __init__(self) -> None:
+        self.inserted: list[str] = []
+        self.fail_once = True
+
+    def query_rows(self, sql: str, parameters: object = None, settings: object = None) -> list[tuple[object, ...]]:
+        return []
+
+    def insert_columns(self, table: str, columns: object) -> None:
+        if table == "model_metrics" and self.fail_once:
+            self.fail_once = False
+            raise RuntimeError("ClickHouse went away")
+        self.inserted.append(table)
+
+    def command(self, sql: str, parameters: object = None) -> None:
+        pass
+
+
+def test_a_write_that_failed_part_way_is_never_read_as_one_row_per_step() -> None:
+    import pytest
+
+    from ingest.writer import Writer
+
+    store = _FlakyStore()
+    writer, model = Writer(store), ReadModel()  # type: ignore[arg-type]
+    writer.listeners.append(model.apply)
+    writer.failure_listeners.append(model.failed)
+    batch = [_event("r1", ev.MetricsLogged(keys=("loss",) * 3, steps=(0, 1, 2), timestamps_ms=(1, 1, 1),
+                                           values=(1.0, 2.0, 3.0), model_id="m-1"))]
+    with pytest.raises(RuntimeError):
+        writer.write(batch)
+    assert store.inserted.count("metric_points") == 1 and "loss" not in model.latest.get("r1", {})
+    writer.write(batch)  # the caller's retry: metric_points now holds every point twice
+    assert store.inserted.count("metric_points") == 2
+    assert model.metrics("r1")["loss"]["count"] == 3 and not model.single_rows("r1", "loss")
+    writer.write([_event("r2", ev.MetricsLogged(keys=("loss",), steps=(0,), timestamps_ms=(1,), values=(1.0,)))])
+    assert model.single_rows("r2", "loss")
