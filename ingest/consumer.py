@@ -33,10 +33,11 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from producer.errors import RunledgerError, TransientError
+from producer.kafka_security import KafkaSecurity
 from producer.kafka_transport import DEFAULT_TOPIC, map_kafka_error
 
 from .kafka_admin import ensure_topic
@@ -80,6 +81,8 @@ class IngestConfig:
     startup_timeout_s: float = 60.0
     """How long to keep trying to reach Kafka at start before giving up with an error."""
     request_timeout_s: float = 10.0
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """SASL / TLS of every connection (from the ``kafka://user:pass@host?security_protocol=...`` URI)."""
 
     def __post_init__(self) -> None:
         if not self.topic or not self.group:
@@ -146,7 +149,8 @@ class IngestWorker:
     async def _ensure_topic(self) -> None:
         cfg = self.config
         await ensure_topic(cfg.bootstrap, cfg.topic, cfg.partitions, replication_factor=cfg.replication_factor,
-                           retention_ms=cfg.retention_ms, request_timeout_s=cfg.request_timeout_s)
+                           retention_ms=cfg.retention_ms, request_timeout_s=cfg.request_timeout_s,
+                           security=cfg.security)
 
     async def _start_consumer(self) -> None:
         from aiokafka import AIOKafkaConsumer
@@ -157,6 +161,7 @@ class IngestWorker:
             enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=cfg.heartbeat_interval_ms, max_partition_fetch_bytes=cfg.max_partition_fetch_bytes,
             request_timeout_ms=int(cfg.request_timeout_s * 1000) + cfg.session_timeout_ms,
+            **cfg.security.client_kwargs(),
         )
         consumer.subscribe([cfg.topic], listener=_listener(self))
         try:

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from producer.errors import RunledgerError
+from producer.kafka_security import KafkaSecurity
 from producer.kafka_transport import map_kafka_error
 
 __all__ = ["KafkaAdminError", "ensure_topic", "end_offsets", "TOPIC_EXISTS"]
@@ -34,7 +35,8 @@ class KafkaAdminError(RunledgerError):
 
 
 async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, replication_factor: int = 1,
-                       retention_ms: int = -1, request_timeout_s: float = 10.0) -> int:
+                       retention_ms: int = -1, request_timeout_s: float = 10.0,
+                       security: KafkaSecurity | None = None) -> int:
     """Create ``topic`` with ``partitions`` if it does not exist; return the partition count it has.
 
     An existing topic is left as it is (a smaller partition count is logged, never altered).
@@ -43,7 +45,8 @@ async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, replicati
 
     if partitions < 1 or replication_factor < 1:
         raise KafkaAdminError(f"partitions and replication factor must be >= 1, got {partitions}, {replication_factor}")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(request_timeout_s * 1000))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(request_timeout_s * 1000),
+                                **(security or KafkaSecurity()).client_kwargs())
     try:
         await admin.start()
         resp = await admin.create_topics([NewTopic(topic, partitions, replication_factor,
@@ -67,12 +70,14 @@ async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, replicati
     return have
 
 
-async def end_offsets(bootstrap: str, topic: str, *, request_timeout_s: float = 5.0) -> dict[int, int]:
+async def end_offsets(bootstrap: str, topic: str, *, request_timeout_s: float = 5.0,
+                      security: KafkaSecurity | None = None) -> dict[int, int]:
     """partition -> end offset (one past the last record) of every partition of ``topic``."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                request_timeout_ms=int(request_timeout_s * 1000))
+                                request_timeout_ms=int(request_timeout_s * 1000),
+                                **(security or KafkaSecurity()).client_kwargs())
     try:
         await consumer.start()
         await consumer.topics()  # refreshes metadata for every topic

@@ -30,7 +30,7 @@ from producer.errors import ContractError
 
 from .eventlog import EVENT_COLUMNS, row_to_event
 from .rows import project_rows
-from .schema import PROJECTION_TABLES, latest_metrics_mv
+from .schema import MATERIALIZED_VIEWS, PROJECTION_TABLES
 from .sink import ClickHouseStore
 from .writer import DeadLetter, Writer
 
@@ -62,7 +62,8 @@ def _now_ms(store: ClickHouseStore) -> int:
 
 
 def _drop_shadows(store: ClickHouseStore) -> None:
-    store.command(f"DROP VIEW IF EXISTS latest_metrics_mv{SHADOW}")
+    for view in MATERIALIZED_VIEWS:
+        store.command(f"DROP VIEW IF EXISTS {view}{SHADOW}")
     for table in PROJECTION_TABLES:
         store.command(f"DROP TABLE IF EXISTS {table}{SHADOW}")
 
@@ -71,7 +72,8 @@ def _create_shadows(store: ClickHouseStore) -> None:
     _drop_shadows(store)  # leftovers of a rebuild that died half-way
     for table in PROJECTION_TABLES:
         store.command(f"CREATE TABLE {table}{SHADOW} AS {table}")
-    store.command(latest_metrics_mv(SHADOW))
+    for make_view in MATERIALIZED_VIEWS.values():
+        store.command(make_view(SHADOW))
 
 
 class _Replay:

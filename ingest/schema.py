@@ -21,7 +21,8 @@ from producer.registry_events import REGISTRY_EVENT_TYPES
 
 from . import mlflow_projection, registry_projection
 
-__all__ = ["MIGRATIONS", "PROJECTION_TABLES", "VIEWS", "apply_schema", "SCHEMA_VERSION", "latest_metrics_mv"]
+__all__ = ["MIGRATIONS", "PROJECTION_TABLES", "VIEWS", "apply_schema", "SCHEMA_VERSION", "latest_metrics_mv",
+           "metric_rollup_mv", "MATERIALIZED_VIEWS", "ROLLUP_STEPS"]
 
 
 class _Commander(Protocol):
@@ -44,6 +45,48 @@ def latest_metrics_mv(suffix: str) -> str:
         max(value) AS max_value,
         uniqExactState(step) AS steps
     FROM metric_points{suffix} GROUP BY run_id, key"""
+
+#: Steps per bucket of ``metric_rollup`` (a power of two; long series are downsampled from it).
+ROLLUP_STEPS = 1024
+
+
+def metric_rollup_mv(suffix: str) -> str:
+    """The materialized view that keeps ``metric_rollup<suffix>``: per (run, key, ``step // ROLLUP_STEPS``)
+    the lowest and the highest point (step, timestamp ms, value, rank) and how many rows were written.
+    Every inserted row counts, superseded re-logged ones too: reads use the rollup only for series whose
+    steps were never re-logged (the read model knows), and otherwise downsample ``metric_points FINAL``."""
+    return f"""CREATE MATERIALIZED VIEW IF NOT EXISTS metric_rollup_mv{suffix} TO metric_rollup{suffix} AS
+    SELECT run_id, key, intDiv(step, {ROLLUP_STEPS}) AS bucket,
+        argMinState((step, toUnixTimestamp64Milli(timestamp), value, rank), value) AS lo,
+        argMaxState((step, toUnixTimestamp64Milli(timestamp), value, rank), value) AS hi,
+        count() AS n
+    FROM metric_points{suffix} GROUP BY run_id, key, bucket"""
+
+
+#: The materialized views of projection tables, by name, as functions of the table suffix (``rebuild``
+#: creates each over its shadow tables).
+MATERIALIZED_VIEWS = {"latest_metrics_mv": latest_metrics_mv, "metric_rollup_mv": metric_rollup_mv}
+
+_POINT = "Tuple(Int64, Int64, Float64, Int32)"
+
+#: Migration 4: the rollup long series are downsampled from, filled from the points already there.
+_V4 = [
+    f"""CREATE TABLE IF NOT EXISTS metric_rollup (
+        run_id String,
+        key LowCardinality(String),
+        bucket Int64,
+        lo AggregateFunction(argMin, {_POINT}, Float64),
+        hi AggregateFunction(argMax, {_POINT}, Float64),
+        n SimpleAggregateFunction(sum, UInt64)
+    ) ENGINE = AggregatingMergeTree
+    ORDER BY (run_id, key, bucket)""",
+    metric_rollup_mv(""),
+    f"""INSERT INTO metric_rollup SELECT run_id, key, intDiv(step, {ROLLUP_STEPS}) AS bucket,
+        argMinState((step, toUnixTimestamp64Milli(timestamp), value, rank), value),
+        argMaxState((step, toUnixTimestamp64Milli(timestamp), value, rank), value),
+        count()
+    FROM metric_points GROUP BY run_id, key, bucket""",
+]
 
 _REGISTRY_TYPES_SQL = ", ".join(f"'{t}'" for t in sorted(REGISTRY_EVENT_TYPES))
 
@@ -226,6 +269,7 @@ VIEWS = {
 PROJECTION_TABLES = (
     "metric_points",
     "latest_metrics_agg",
+    "metric_rollup",
     "run_fields",
     "run_params",
     "run_tags",
@@ -242,7 +286,7 @@ _V3 = [
 ]
 
 #: version -> statements. Append, never edit an applied one.
-MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: registry_projection.DDL, 3: _V3}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: registry_projection.DDL, 3: _V3, 4: _V4}
 SCHEMA_VERSION = max(MIGRATIONS)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -59,6 +59,9 @@ class Writer:
         self.store = store
         self.stats = WriterStats()
         self._stats_lock = threading.Lock()
+        self.listeners: list[Callable[[list[Event]], None]] = []
+        """Called with the accepted events after every successful write, before ``write`` returns (the
+        in-memory read model of ``query.read_model`` listens here)."""
 
     # ------------------------------------------------------------------ write
 
@@ -71,6 +74,8 @@ class Writer:
         ok, rejected = self.check(events)
         self.insert_batch(project_rows(ok))
         self.dead_letter(rejected, origin=origin)
+        for listener in self.listeners:
+            listener(ok)
         with self._stats_lock:
             self.stats.events_written += len(ok)
             self.stats.batches += 1

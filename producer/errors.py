@@ -10,6 +10,8 @@
     │   ├── AlreadyExistsError (a name that is taken)
     │   └── InvalidStateError  (a write to a deleted run or experiment)
     ├── NotFoundError          an entity that does not exist (or not at that time)
+    ├── UnauthenticatedError   no credentials, or wrong ones (HTTP 401)
+    ├── PermissionDeniedError  an authenticated caller may not do this (HTTP 403)
     ├── TransientError         worth retrying: network down, broker unavailable, 5xx
     └── BufferFullError        the producer buffer stayed full past its deadline
 
@@ -30,6 +32,8 @@ __all__ = [
     "AlreadyExistsError",
     "InvalidStateError",
     "NotFoundError",
+    "UnauthenticatedError",
+    "PermissionDeniedError",
     "TransientError",
     "BufferFullError",
 ]
@@ -69,6 +73,14 @@ class InvalidStateError(ConflictError):
 
 class NotFoundError(RunledgerError, LookupError):
     """The entity does not exist (or did not exist at the requested time)."""
+
+
+class UnauthenticatedError(RunledgerError):
+    """The request carries no credentials, or credentials that do not verify."""
+
+
+class PermissionDeniedError(RunledgerError):
+    """The caller is known but lacks the permission the action needs."""
 
 
 class TransientError(RunledgerError):

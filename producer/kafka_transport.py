@@ -4,6 +4,9 @@ Chosen by ``tracking_uri="kafka://host:9092,host2:9092"``. Settings come from
 the URI's query string and/or keyword arguments (keywords win)::
 
     kafka://broker-1:9092,broker-2:9092?acks=all&compression=gzip&enable_idempotence=false
+    kafka://user:pass@broker:9093/my.topic?security_protocol=SASL_SSL&sasl_mechanism=SCRAM-SHA-512&ssl_cafile=/ca.pem
+
+(credentials, the topic as the path and the SASL / TLS keys: :mod:`producer.kafka_security`).
 
 Each message is keyed by the entity id (the run id), so one run's events keep
 their order within a partition; its value is a JSON array of that entity's
@@ -26,13 +29,13 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, NamedTuple, TypeVar
-from urllib.parse import parse_qsl
 
 from .codec import encode_event
 from .errors import ContractError, RunledgerError, TransientError
 from .events import Event
+from .kafka_security import KafkaSecurity, parse_kafka_target
 from .transport import Refusal
 
 __all__ = ["KafkaSettings", "KafkaMessage", "Packed", "Delivery", "LoopThread", "KafkaTransport",
@@ -67,18 +70,24 @@ class KafkaSettings:
     """aiokafka's per-request timeout (metadata, produce)."""
     delivery_timeout_s: float = 15.0
     """Upper bound on one ``send``: connect, metadata and every acknowledgement."""
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """SASL / TLS, from the URI's userinfo and ``security_protocol`` / ``sasl_mechanism`` / ``ssl_*`` keys."""
 
     @classmethod
     def parse(cls, target: str, **overrides: Any) -> KafkaSettings:
-        """``host:port[,host:port][?key=value&...]`` plus keyword overrides -> validated settings."""
-        bootstrap, _, query = target.partition("?")
-        values: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
+        """``[kafka://][user:pass@]host:port[,host:port][/topic][?key=value&...]`` plus keyword overrides ->
+        validated settings (keywords win over the URI)."""
+        parsed = parse_kafka_target(target)
+        bootstrap = parsed.bootstrap
+        values: dict[str, Any] = dict(parsed.options)
+        if parsed.topic:
+            values["topic"] = parsed.topic
         values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name: f for f in fields(cls) if f.name != "bootstrap"}
+        known = {f.name: f for f in fields(cls) if f.name not in ("bootstrap", "security")}
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise ContractError(f"unknown Kafka setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        base = cls(bootstrap=_check_bootstrap(bootstrap))
+        base = cls(bootstrap=_check_bootstrap(bootstrap), security=parsed.security)
         coerced = {name: _coerce(name, raw, getattr(base, name)) for name, raw in values.items()}
         return replace(base, **coerced)._validated()
 
@@ -109,6 +118,7 @@ class KafkaSettings:
             "max_request_size": self.max_message_bytes + 64 * 1024,  # record and batch headers
             "enable_idempotence": self.enable_idempotence,
             "request_timeout_ms": int(self.request_timeout_s * 1000),
+            **self.security.client_kwargs(),
         }
 
 

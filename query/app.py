@@ -11,16 +11,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from producer.errors import RunledgerError
 
 from . import mlflow_api
+from .auth import start_auth
+from .auth.guard import AuthMiddleware, authorize
 from .errors_http import http_status
 from .mlflow_api.errors import mlflow_error_for
 from .registry_startup import start_registry
-from .routes import ingest, metrics, native, registry, sql
+from .routes import auth_api, ingest, metrics, native, registry, sql
 from .services import StartupHook, build_services
 from .settings import Settings
 
@@ -30,9 +32,9 @@ log = logging.getLogger(__name__)
 access_log = logging.getLogger("runledger.access")
 
 #: Native routers, in registration order (MLflow's are listed in :func:`query.mlflow_api.routers`).
-ROUTERS = [ingest.router, native.router, metrics.router, sql.router, registry.router]
+ROUTERS = [ingest.router, native.router, metrics.router, sql.router, registry.router, auth_api.router]
 #: What each area starts once the core services exist, in order.
-STARTUP_HOOKS: tuple[StartupHook, ...] = (start_registry, sql.start_sql)
+STARTUP_HOOKS: tuple[StartupHook, ...] = (start_auth, start_registry, sql.start_sql)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -46,12 +48,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             app.state.services.close()
 
-    app = FastAPI(title="runledger", version="0.1.0", lifespan=lifespan,
+    # Every route depends on ``authorize`` (its rule in query/auth/rules.py; nothing when auth is off).
+    app = FastAPI(title="runledger", version="0.1.0", lifespan=lifespan, dependencies=[Depends(authorize)],
                   description="Event-sourced experiment tracking and model registry on ClickHouse.")
     app.state.settings = settings
     for router in ROUTERS:
         app.include_router(router)
     mlflow_api.mount(app)
+    app.add_middleware(AuthMiddleware)  # authenticates every request, routes or not (pages, static files)
     if settings.access_log:
         app.middleware("http")(_log_access)
 

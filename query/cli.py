@@ -17,7 +17,7 @@ from typing import Any
 __all__ = ["main", "AREAS", "settings_from_args", "add_common"]
 
 #: Modules that add sub-commands: each has ``register(subparsers) -> None``.
-AREAS = ["query.cli_core", "query.cli_ingest", "query.cli_sql", "query.cli_registry"]
+AREAS = ["query.cli_core", "query.cli_ingest", "query.cli_sql", "query.cli_registry", "query.cli_auth"]
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="with --kafka: also run the ingest consumer in this process (required with chDB)")
     p.add_argument("--artifacts-uri", default=None, help="artifact root: a folder or s3://bucket/prefix")
     p.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"])
+    p.add_argument("--auth", action="store_true", default=None,
+                   help="require a login and enforce permissions (env RUNLEDGER_AUTH; docs/AUTH.md)")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", default=None,
                    help="do not log one line per request (runledger.access)")
     p.set_defaults(func=_serve)
@@ -41,16 +43,31 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, host=args.host, port=args.port, kafka_bootstrap=args.kafka_bootstrap,
                                   ingest_in_process=args.ingest, artifacts_uri=args.artifacts_uri,
-                                  log_level=args.log_level, access_log=args.access_log)
+                                  log_level=args.log_level, access_log=args.access_log, auth=args.auth)
     if settings.kafka_bootstrap or settings.ingest_in_process:
         from .kafka_log import preflight
 
         preflight(settings)  # a bad address or an unreachable broker: one line, not a startup traceback
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not settings.auth and not _is_loopback(settings.host):
+        print(f"runledger: WARNING: serving on {settings.host} without --auth: anyone who reaches the port can "
+              "read, change and delete everything (docs/AUTH.md)", file=sys.stderr, flush=True)
     print(f"runledger: serving {settings.dsn} on http://{settings.host}:{settings.port}", file=sys.stderr, flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level,
                 access_log=False)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (a bind address or name) only accepts local connections."""
+    import ipaddress
+
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _rebuild(args: argparse.Namespace) -> int:

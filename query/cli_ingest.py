@@ -104,9 +104,11 @@ def _ingest(args: argparse.Namespace) -> int:
         kafka_partitions=args.partitions, kafka_session_timeout_ms=args.session_timeout_ms, log_level=args.log_level)
     if not settings.kafka_bootstrap:
         raise ContractError("runledger ingest needs Kafka: --kafka HOST:PORT[,HOST:PORT] or RUNLEDGER_KAFKA_BOOTSTRAP")
-    bootstrap = KafkaSettings.parse(settings.kafka_bootstrap).bootstrap
+    target = KafkaSettings.parse(settings.kafka_bootstrap)
+    bootstrap = target.bootstrap
     try:
-        config = IngestConfig(bootstrap=bootstrap, topic=settings.kafka_topic, group=settings.kafka_group,
+        config = IngestConfig(bootstrap=bootstrap, security=target.security,
+                              topic=settings.kafka_topic, group=settings.kafka_group,
                               partitions=settings.kafka_partitions, replication_factor=args.replication_factor,
                               retention_ms=args.retention_ms, max_batch_points=args.max_batch_points,
                               max_batch_events=args.max_batch_events, max_batch_wait_ms=args.max_batch_wait_ms,

@@ -19,6 +19,7 @@ from producer.errors import AlreadyExistsError, ConflictError, InvalidStateError
 from producer.events import Event
 from tracking import Command, TrackingView, decide
 
+from .read_model import ModelView
 from .services import Services
 from .tracking_view import ClickHouseTrackingView
 
@@ -26,8 +27,10 @@ __all__ = ["execute", "append_checked", "tracking_view"]
 
 
 def tracking_view(services: Services) -> TrackingView:
-    """The state ``decide`` reads: the projections (one small query per lookup)."""
-    return ClickHouseTrackingView(services.store)
+    """The state ``decide`` reads: the in-memory read model in embedded mode (every acknowledged write is in
+    it), else the projections (one small query per lookup)."""
+    model = services.reads.model
+    return ModelView(model) if model is not None else ClickHouseTrackingView(services.store)
 
 
 def execute(services: Services, command: Command, *, actor: str = "", view: TrackingView | None = None) -> list[Event]:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from producer.errors import ConflictError, ContractError, NotFoundError, RunledgerError, TransientError
+from producer.errors import (
+    ConflictError,
+    ContractError,
+    NotFoundError,
+    PermissionDeniedError,
+    RunledgerError,
+    TransientError,
+    UnauthenticatedError,
+)
 
 __all__ = ["http_status", "parse_time_ms", "native_error", "ApiError"]
 
@@ -21,6 +29,10 @@ class ApiError(RunledgerError):
 def http_status(exc: RunledgerError) -> tuple[int, str]:
     if isinstance(exc, ApiError):
         return exc.status, exc.code
+    if isinstance(exc, PermissionDeniedError):
+        return 403, "PERMISSION_DENIED"
+    if isinstance(exc, UnauthenticatedError):
+        return 401, "UNAUTHENTICATED"
     if isinstance(exc, NotFoundError):
         return 404, "NOT_FOUND"
     if isinstance(exc, ConflictError):

@@ -65,7 +65,8 @@ def preflight(settings: Settings, *, timeout_s: float = 15.0) -> None:
     if not settings.kafka_bootstrap:
         raise ContractError("--ingest runs the Kafka consumer inside the server: it needs --kafka HOST:PORT[,...] "
                             "(or RUNLEDGER_KAFKA_BOOTSTRAP)")
-    bootstrap = KafkaSettings.parse(settings.kafka_bootstrap).bootstrap
+    target = KafkaSettings.parse(settings.kafka_bootstrap)
+    bootstrap = target.bootstrap
     if settings.dsn.startswith("chdb:"):  # a chDB folder admits one process: the server opens it itself
         if not settings.ingest_in_process:
             raise ContractError("with chDB (no --clickhouse-dsn) nothing but this process can write its folder, so "
@@ -75,7 +76,8 @@ def preflight(settings: Settings, *, timeout_s: float = 15.0) -> None:
         ClickHouseStore(settings.dsn, settings.database).close()
     loop = LoopThread("runledger-kafka-preflight")
     try:
-        loop.run(ensure_topic(bootstrap, settings.kafka_topic, settings.kafka_partitions), timeout_s)
+        loop.run(ensure_topic(bootstrap, settings.kafka_topic, settings.kafka_partitions, security=target.security),
+                 timeout_s)
     finally:
         loop.close()
 
@@ -148,10 +150,12 @@ class KafkaLog:
             self._transport = KafkaTransport(settings.kafka_bootstrap, topic=settings.kafka_topic,
                                              enable_idempotence=settings.kafka_idempotence, linger_ms=0)
             self.bootstrap = self._transport.settings.bootstrap
-            self._admin.run(ensure_topic(self.bootstrap, settings.kafka_topic, settings.kafka_partitions), 30.0)
+            self.security = self._transport.settings.security
+            self._admin.run(ensure_topic(self.bootstrap, settings.kafka_topic, settings.kafka_partitions,
+                                         security=self.security), 30.0)
             self.watermarks = Watermarks(lambda: read_offsets(store, settings.kafka_group, settings.kafka_topic))
             if settings.ingest_in_process:
-                config = IngestConfig(bootstrap=self.bootstrap, topic=settings.kafka_topic,
+                config = IngestConfig(bootstrap=self.bootstrap, security=self.security, topic=settings.kafka_topic,
                                       group=settings.kafka_group, partitions=settings.kafka_partitions,
                                       session_timeout_ms=settings.kafka_session_timeout_ms,
                                       heartbeat_interval_ms=max(100, settings.kafka_session_timeout_ms // 3))
@@ -203,7 +207,7 @@ class KafkaLog:
         out: dict[str, Any] = {"topic": self.settings.kafka_topic, "group": self.settings.kafka_group}
         try:
             written = read_offsets(self.store, self.settings.kafka_group, self.settings.kafka_topic)
-            ends = self._admin.run(end_offsets(self.bootstrap, self.settings.kafka_topic), 5.0)
+            ends = self._admin.run(end_offsets(self.bootstrap, self.settings.kafka_topic, security=self.security), 5.0)
         except RunledgerError as exc:
             out["error"] = str(exc)
         else:

@@ -6,14 +6,18 @@ route writes SQL of its own.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ingest.eventlog import EVENT_COLUMNS, row_to_event
+from ingest.schema import ROLLUP_STEPS
 from ingest.sink import ClickHouseStore
 from producer.events import Event
 
 from .filters import DATASET_KEYS, RUN_ATTRIBUTES, Clause, OrderBy
+from .read_model import ReadModel
+from .run_search import supported
 from .run_state import fold_runs, run_state_dict
 from .tracking_view import run_from_rows
 
@@ -31,6 +35,19 @@ def _empty_history() -> dict[str, list[Any]]:
     return {"steps": [], "timestamps": [], "values": [], "ranks": []}
 
 
+def _columns(cols: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+    if not cols:
+        return _empty_history()
+    return {"steps": list(cols[0]), "timestamps": list(cols[1]), "values": list(cols[2]), "ranks": list(cols[3])}
+
+
+def _rollup_group(lo: int, hi: int, max_points: int) -> int:
+    """Rollup buckets per view bucket for a series of steps ``lo..hi`` shown in at most ``max_points`` points:
+    view buckets are whole rollup buckets (aligned to step 0), so ``buckets + 1`` of them at most, 2 points each."""
+    buckets = max(1, max_points // 2 - 1)
+    return max(1, math.ceil(math.ceil((hi - lo + 1) / buckets) / ROLLUP_STEPS))
+
+
 def _metric_row(value: float, step: int, ts_ms: int, vmin: float, vmax: float, count: int) -> dict[str, Any]:
     return {"value": value, "step": step, "timestamp": ts_ms, "min": vmin, "max": vmax, "count": count}
 
@@ -45,13 +62,24 @@ _RUNS_SQL = (
 
 
 class Reads:
-    def __init__(self, store: ClickHouseStore) -> None:
+    """``model``: the in-memory read model (embedded mode) answers current state and run search; without
+    it (Kafka mode: other processes ingest) every read is a ClickHouse query."""
+
+    def __init__(self, store: ClickHouseStore, model: ReadModel | None = None) -> None:
         self.store = store
+        self.model = model
 
     # ------------------------------------------------------------ experiments
 
     def experiments(self, view_type: str = "ACTIVE_ONLY", *, name_like: str | None = None,
                     ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        if self.model is not None:
+            return [
+                {"experiment_id": e.experiment_id, "name": e.name, "artifact_location": e.artifact_location,
+                 "lifecycle_stage": e.lifecycle_stage or "active", "creation_time": e.creation_time,
+                 "last_update_time": e.last_update_time, "tags": dict(e.tags)}
+                for e in self.model.experiments(VIEW_TYPES.get(view_type, ("active",)), name=name_like, ids=ids)
+            ]
         where = ["lifecycle_stage IN {stages:Array(String)}"]
         params: dict[str, Any] = {"stages": list(VIEW_TYPES.get(view_type, ("active",)))}
         if name_like is not None:
@@ -96,6 +124,8 @@ class Reads:
         if not run_ids:
             return []
         ids = list(dict.fromkeys(run_ids))
+        if self.model is not None:
+            return self._runs_from_model(ids)
         grouped: dict[str, list[tuple[Any, ...]]] = {}
         for rid, *rest in self.store.query_rows(_RUNS_SQL, {"ids": ids}):
             grouped.setdefault(rid, []).append(tuple(rest))
@@ -103,8 +133,33 @@ class Reads:
         metrics = self.latest_metrics(list(runs))
         return [run_state_dict(runs[r], metrics.get(r, {})) for r in ids if r in runs]
 
+    def _runs_from_model(self, ids: list[str]) -> list[dict[str, Any]]:
+        assert self.model is not None
+        out, recount = [], []
+        for rid in ids:
+            run = self.model.run(rid)
+            if run is None:
+                continue
+            metrics = self.model.metrics(rid)
+            if rid in self.model.recount:
+                recount.append(rid)
+            out.append(run_state_dict(run, metrics))
+        if recount:
+            counts = self._counts(recount)
+            for state in out:
+                for k, m in state["metrics"].items():
+                    if m["count"] is None:
+                        m["count"] = counts.get((state["run_id"], k), 0)
+        return out
+
+    def _counts(self, run_ids: list[str]) -> dict[tuple[str, str], int]:
+        return {(r, k): int(n) for r, k, n in self.store.query_rows(
+            "SELECT run_id, key, count FROM latest_metrics WHERE run_id IN {ids:Array(String)}", {"ids": run_ids})}
+
     def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
-        """Which of these run ids exist (deleted ones included), in one small query."""
+        """Which of these run ids exist (deleted ones included), in one small query (or none: the model)."""
+        if self.model is not None:
+            return {r for r in run_ids if self.model.run(r) is not None}
         return {r[0] for r in self.store.query_rows(
             "SELECT DISTINCT run_id FROM run_fields FINAL WHERE run_id IN {ids:Array(String)} "
             "AND field = 'experiment_id' AND value != ''", {"ids": list(run_ids)})}
@@ -139,21 +194,15 @@ class Reads:
             return None
         return run_state_dict(states[run_id], self.latest_metrics([run_id], as_of_ms).get(run_id, {}))
 
-    def dataset_summaries(self, experiment_ids: Sequence[str], limit: int = 1000) -> list[tuple[str, str, str, str]]:
-        """(experiment_id, dataset name, digest, context) of the inputs of live runs, each once."""
-        return [tuple(r) for r in self.store.query_rows(
-            "SELECT DISTINCT r.experiment_id, i.dataset_name, i.dataset_digest, i.context "
-            "FROM run_inputs AS i FINAL INNER JOIN runs AS r ON r.run_id = i.run_id "
-            "WHERE r.experiment_id IN {exps:Array(String)} AND r.lifecycle_stage = 'active' "
-            "ORDER BY r.experiment_id, i.dataset_name, i.dataset_digest, i.context LIMIT {n:UInt32}",
-            {"exps": list(experiment_ids), "n": limit})]
-
     # ----------------------------------------------------------------- search
 
     def search_runs(self, experiment_ids: Sequence[str], clauses: Sequence[Clause] = (),
                     order_by: Sequence[OrderBy] = (), *, view_type: str = "ACTIVE_ONLY",
                     max_results: int = 1000, offset: int = 0) -> list[str]:
         """Run ids matching the filter, ordered, one page. MLflow's default order: start_time DESC."""
+        if self.model is not None and supported(clauses, order_by):
+            return self.model.search(experiment_ids, clauses, order_by, VIEW_TYPES.get(view_type, ("active",)),
+                                     max_results, offset)
         sql, params = search_sql(experiment_ids, clauses, order_by, view_type, max_results, offset)
         return [r[0] for r in self.store.query_rows(sql, params, settings={"join_use_nulls": 1})]
 
@@ -164,31 +213,55 @@ class Reads:
                        offset: int = 0, limit: int | None = None) -> dict[str, list[Any]]:
         """Columnar history of one metric: steps, timestamps (ms), values, ranks.
 
-        With ``max_points`` the series is cut into ``max_points // 2`` step buckets
-        and each bucket contributes its minimum and its maximum point (in step
-        order), so spikes survive downsampling; done inside ClickHouse.
+        With ``max_points`` the series is cut into about ``max_points // 2`` step buckets and each bucket
+        contributes its minimum and its maximum point (in step order), so spikes survive downsampling; done
+        inside ClickHouse. A long series whose steps were never re-logged (the read model knows) is
+        downsampled from ``metric_rollup`` (one row per 1,024 steps, buckets aligned to them) instead of
+        every point; otherwise from ``metric_points FINAL``, and ``FINAL`` (merging re-logged steps on read)
+        is skipped where no step has two rows.
         """
-        if max_points is not None:
-            return self.metric_histories([run_id], key, max_points=max_points, start_step=start_step,
-                                         end_step=end_step).get(run_id, _empty_history())
         where = "run_id = {r:String} AND key = {k:String}"
         p: dict[str, Any] = {"r": run_id, "k": key}
+        whole = start_step is None and end_step is None
         if start_step is not None:
             where += " AND step >= {lo:Int64}"
             p["lo"] = start_step
         if end_step is not None:
             where += " AND step <= {hi:Int64}"
             p["hi"] = end_step
+        single = self.model is not None and self.model.single_rows(run_id, key)
+        final = "" if single else " FINAL"
+        if max_points is not None:
+            known = self.model.bounds(run_id, key) if self.model is not None and whole else None
+            if known is not None:
+                lo, hi, n = known
+            else:
+                bounds = self.store.query_rows(
+                    f"SELECT min(step), max(step), count() FROM metric_points WHERE {where}", p)
+                lo, hi, n = bounds[0] if bounds else (0, 0, 0)
+            if n > max_points:
+                buckets = max(1, max_points // 2)
+                width = max(1, math.ceil((hi - lo + 1) / buckets))
+                if single and whole and width >= ROLLUP_STEPS:
+                    group = _rollup_group(lo, hi, max_points)
+                    return self._downsample_rollups({run_id: group}, key).get(run_id, _empty_history())
+                cols = self.store.query_columns(
+                    "SELECT pt.1, pt.2, pt.3, pt.4 FROM (SELECT arrayJoin(arrayDistinct(["
+                    "(argMin(step, value), argMin(ts, value), min(value), argMin(rank, value)), "
+                    "(argMax(step, value), argMax(ts, value), max(value), argMax(rank, value))])) AS pt FROM "
+                    f"(SELECT step, toUnixTimestamp64Milli(timestamp) AS ts, value, rank FROM metric_points{final} "
+                    f"WHERE {where}) GROUP BY intDiv(step - {{lo0:Int64}}, {{w:Int64}})) ORDER BY pt.1",
+                    {**p, "lo0": lo, "w": width},
+                )[1]
+                return _columns(cols)
         page = ""
         if limit is not None:
             page = " LIMIT {lim:UInt64} OFFSET {off:UInt64}"
             p.update(lim=limit, off=offset)
         _names, cols = self.store.query_columns(
-            "SELECT step, toUnixTimestamp64Milli(timestamp), value, rank FROM metric_points FINAL "
+            f"SELECT step, toUnixTimestamp64Milli(timestamp), value, rank FROM metric_points{final} "
             f"WHERE {where} ORDER BY step{page}", p)
-        if not cols:
-            return _empty_history()
-        return {"steps": list(cols[0]), "timestamps": list(cols[1]), "values": list(cols[2]), "ranks": list(cols[3])}
+        return _columns(cols)
 
     def metric_histories(self, run_ids: Sequence[str], key: str, *, max_points: int,
                          start_step: int | None = None, end_step: int | None = None) -> dict[str, dict[str, list[Any]]]:
@@ -201,8 +274,24 @@ class Reads:
         """
         if not run_ids:
             return {}
+        ids = list(dict.fromkeys(run_ids))
+        rolled: dict[str, dict[str, list[Any]]] = {}
+        if self.model is not None and start_step is None and end_step is None:
+            groups = {}
+            for rid in ids:  # long series never re-logged: from the rollup (see metric_history)
+                known = self.model.bounds(rid, key)
+                if known is None or not self.model.single_rows(rid, key) or known[2] <= max_points:
+                    continue
+                lo, hi, _n = known
+                if math.ceil((hi - lo + 1) / max(1, max_points // 2)) >= ROLLUP_STEPS:
+                    groups[rid] = _rollup_group(lo, hi, max_points)
+            if groups:
+                rolled = self._downsample_rollups(groups, key)
+                ids = [r for r in ids if r not in groups]
+                if not ids:
+                    return rolled
         where = "run_id IN {ids:Array(String)} AND key = {k:String}"
-        p: dict[str, Any] = {"ids": list(dict.fromkeys(run_ids)), "k": key, "n": max_points,
+        p: dict[str, Any] = {"ids": ids, "k": key, "n": max_points,
                              "b": max(1, max_points // 2)}
         if start_step is not None:
             where += " AND step >= {lo:Int64}"
@@ -221,10 +310,10 @@ class Reads:
             f"FROM metric_points WHERE {where} GROUP BY run_id) AS bounds ON bounds.run_id = m.run_id "
             "GROUP BY m.run_id, if(bounds.cnt > {n:Int64}, intDiv(m.step - bounds.lo, bounds.width), m.step)"
             ") ORDER BY rid, pt.1", p)[1]
-        out: dict[str, dict[str, list[Any]]] = {}
+        out = rolled
         if not cols:
             return out
-        for rid, step, ts, value, rank in zip(*cols):
+        for rid, step, ts, value, rank in zip(*cols, strict=True):
             h = out.get(rid)
             if h is None:
                 h = out[rid] = _empty_history()
@@ -234,9 +323,39 @@ class Reads:
             h["ranks"].append(rank)
         return out
 
+    def _downsample_rollups(self, groups: dict[str, int], key: str) -> dict[str, dict[str, list[Any]]]:
+        """Min and max point per view bucket of each run, from the rollup's per-1,024-step extremes, in one
+        query (``groups``: run id -> rollup buckets per view bucket, :func:`_rollup_group`)."""
+        cols = self.store.query_columns(
+            "SELECT run_id, pt.1, pt.2, pt.3, pt.4 FROM (SELECT run_id, arrayJoin(arrayDistinct(["
+            "argMin(l, l.3), argMax(h, h.3)])) AS pt FROM (SELECT run_id, bucket, argMinMerge(lo) AS l, "
+            "argMaxMerge(hi) AS h FROM metric_rollup WHERE run_id IN {ids:Array(String)} AND key = {k:String} "
+            "GROUP BY run_id, bucket) GROUP BY run_id, "
+            "intDiv(bucket, transform(run_id, {ids:Array(String)}, {g:Array(Int64)}, toInt64(1)))) "
+            "ORDER BY run_id, pt.1", {"ids": list(groups), "g": list(groups.values()), "k": key})[1]
+        out: dict[str, dict[str, list[Any]]] = {}
+        for rid, step, ts, value, rank in zip(*cols, strict=True):
+            h = out.setdefault(rid, _empty_history())
+            h["steps"].append(step)
+            h["timestamps"].append(ts)
+            h["values"].append(value)
+            h["ranks"].append(rank)
+        return out
+
     def metric_keys(self, run_id: str) -> list[str]:
         return [r[0] for r in self.store.query_rows(
             "SELECT DISTINCT key FROM latest_metrics_agg WHERE run_id = {r:String} ORDER BY key", {"r": run_id})]
+
+    def dataset_summaries(self, experiment_ids: Sequence[str], limit: int) -> list[dict[str, str]]:
+        """Distinct (experiment, dataset name, digest, context) of the datasets runs of these experiments
+        logged as inputs (MLflow's ``experiments/search-datasets``; runs deleted or not)."""
+        rows = self.store.query_rows(
+            "SELECT DISTINCT r.experiment_id, i.dataset_name, i.dataset_digest, i.context "
+            "FROM run_inputs AS i FINAL INNER JOIN runs AS r ON r.run_id = i.run_id "
+            "WHERE r.experiment_id IN {exps:Array(String)} "
+            "ORDER BY r.experiment_id, i.dataset_name, i.dataset_digest, i.context LIMIT {limit:UInt32}",
+            {"exps": list(experiment_ids), "limit": limit})
+        return [{"experiment_id": e, "name": n, "digest": d, "context": c} for e, n, d, c in rows]
 
     def count_points(self, run_id: str | None = None) -> int:
         if run_id is None:

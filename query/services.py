@@ -20,6 +20,7 @@ from producer.events import Body, Event, ExperimentCreated, Source
 from producer.ids import DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, new_id
 
 from .log import EmbeddedLog, EventLog
+from .read_model import ReadModel
 from .reads import Reads
 from .settings import Settings
 
@@ -76,7 +77,12 @@ def build_services(settings: Settings, hooks: Sequence[StartupHook] = ()) -> Ser
         event_log = KafkaLog(settings, store, writer)
     else:
         event_log = EmbeddedLog(writer)
-    services = Services(settings=settings, store=store, reads=Reads(store), writer=writer, log=event_log)
+    model = None
+    if not settings.kafka_bootstrap:
+        # embedded: this process is the only writer, so a model fed by its writer is complete
+        model = ReadModel.load(store)
+        writer.listeners.append(model.apply)
+    services = Services(settings=settings, store=store, reads=Reads(store, model), writer=writer, log=event_log)
     if services.reads.experiment(DEFAULT_EXPERIMENT_ID) is None:
         services.append([services.event(DEFAULT_EXPERIMENT_ID, ExperimentCreated(
             name=DEFAULT_EXPERIMENT_NAME, artifact_location=f"{settings.artifact_root}/0"))])

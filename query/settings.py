@@ -48,6 +48,15 @@ class Settings:
     sql_max_result_bytes: int = 256 * 1024 * 1024
     ui_build_dir: str = ""
     """MLflow's web UI (a React build): '' = ``mlflow/server/js/build`` inside the installed mlflow wheel."""
+    auth: bool = False
+    """Require a login (HTTP Basic or an API token) on every request, and permissions per experiment and
+    registered model (``serve --auth``; docs/AUTH.md)."""
+    auth_default_permission: str = "READ"
+    """What a user may do where they have no explicit grant: READ, EDIT, MANAGE or NO_PERMISSIONS."""
+    admin_username: str = "admin"
+    """The first admin, created at the first start with auth on when no user exists (RUNLEDGER_ADMIN_USERNAME)."""
+    admin_password: str = ""
+    """Its password (RUNLEDGER_ADMIN_PASSWORD); no default: with auth on and no user, the server refuses to start."""
     log_level: str = "info"
     access_log: bool = True
     """One line per request on the ``runledger.access`` logger: method, path, status, ms, client (env

@@ -79,6 +79,7 @@ from ._reads import (
     resolve_uri,
     version_in,
 )
+from ._sources import ALLOWED_SCHEMES_ENV, check_model_source, check_run_source, check_source_host
 from ._state import EMPTY, ModelState, RegistryState, VersionState
 from ._validate import ACTIVE_STAGES, canonical_stage
 
@@ -108,6 +109,10 @@ __all__ = [
     "SetAlias",
     "DeleteAlias",
     "decide",
+    "check_run_source",
+    "check_model_source",
+    "check_source_host",
+    "ALLOWED_SCHEMES_ENV",
     # fold
     "apply",
     "project",

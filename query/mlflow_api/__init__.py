@@ -47,11 +47,12 @@ def routers() -> tuple[list[APIRouter], list[APIRouter], list[APIRouter]]:
         run_artifacts,
         runs,
         server,
+        users,
         web_ui,
     )
 
     api = [experiments.router, runs.router, metrics.router, logged_models.router, registry.router,
-           model_versions.router, run_artifacts.router, server.api_router]
+           model_versions.router, run_artifacts.router, users.router, server.api_router]
     return [server.router, web_ui.router, graphql_api.router, run_artifacts.top_router], api, [artifacts.router]
 
 PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow")

@@ -1,10 +1,18 @@
 """The ``mlflow-artifacts`` proxy: PUT upload, GET download, GET list, DELETE — files in the data folder
-(embedded) or MinIO / S3 (distributed). The stock client reaches it through ``mlflow-artifacts:/`` URIs."""
+(embedded) or MinIO / S3 (distributed). The stock client reaches it through ``mlflow-artifacts:/`` URIs.
+
+Downloads are attachments, as MLflow's server sends them: a content type guessed from the name (text types
+as ``text/plain``, never rendered as HTML), ``Content-Disposition: attachment`` and
+``X-Content-Type-Options: nosniff``, so a browser never runs an uploaded file as a page."""
 
 from __future__ import annotations
 
+import mimetypes
+import posixpath
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -43,10 +51,39 @@ async def upload_artifact(path: str, request: Request, services: Services = Depe
     return json_response({})
 
 
+#: Served as ``text/plain`` whatever ``mimetypes`` says (MLflow's list: configs, code, tables, MLmodel, ...).
+TEXT_EXTENSIONS = frozenset({
+    "txt", "log", "err", "cfg", "conf", "cnf", "cf", "ini", "properties", "prop", "hocon", "toml", "yaml", "yml",
+    "xml", "json", "js", "py", "py3", "csv", "tsv", "md", "rst", "ipynb", "MLmodel", "MLproject"})
+
+
+def media_type_of(path: str) -> str:
+    """The content type MLflow's server sends for a file name."""
+    name = posixpath.basename(path)
+    extension = posixpath.splitext(name)[1].lstrip(".") or name
+    if extension in TEXT_EXTENSIONS:
+        return "text/plain"
+    return mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def attachment_headers(path: str) -> dict[str, str]:
+    """``Content-Disposition: attachment`` (RFC 6266, an ASCII fallback for other names) and ``nosniff``."""
+    name = posixpath.basename(path) or "download"
+    try:
+        name.encode("ascii")
+        disposition = f'attachment; filename="{name}"' if any(c in name for c in ' ";,') else \
+            f"attachment; filename={name}"
+    except UnicodeEncodeError:
+        fallback = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii") or "download"
+        disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='!#$&+-.^_`|~')}"
+    return {"Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"}
+
+
 @router.get("/artifacts/{path:path}", summary="Download an artifact")
 async def download_artifact(path: str, services: Services = Depends(get_services)) -> Response:
     chunks: Iterator[bytes] = await run_in_threadpool(store_of(services).open, path)
-    return StreamingResponse(iterate_in_threadpool(chunks), media_type="application/octet-stream")
+    headers = {"Content-Type": media_type_of(path), **attachment_headers(path)}  # exactly MLflow's, no charset
+    return StreamingResponse(iterate_in_threadpool(chunks), headers=headers)
 
 
 @router.delete("/artifacts/{path:path}", summary="Delete an artifact (or a folder)")

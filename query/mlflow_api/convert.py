@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping
+from math import isfinite
 from typing import Any
 
 from .errors import invalid
@@ -61,7 +62,9 @@ def run_info_json(run: Mapping[str, Any], experiment_location: str) -> dict[str,
 
 def run_json(run: Mapping[str, Any], experiment_location: str, inputs: Mapping[str, Any] | None = None,
              outputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    metrics = [metric_json(k, m["value"], m["timestamp"], m["step"]) for k, m in run["metrics"].items()]
+    # inline (not metric_json): a search page can hold 100 runs x hundreds of metrics
+    metrics = [{"key": k, "value": v if isfinite(v := float(m["value"])) else wire_float(v),
+                "timestamp": int(m["timestamp"]), "step": int(m["step"])} for k, m in run["metrics"].items()]
     return {
         "info": run_info_json(run, experiment_location),
         "data": {"metrics": metrics, "params": kv(run["params"]), "tags": kv(run["tags"])},

@@ -13,6 +13,7 @@ from producer.errors import (
     ConflictError,
     ContractError,
     NotFoundError,
+    PermissionDeniedError,
     RunledgerError,
     TransientError,
 )
@@ -30,6 +31,7 @@ STATUS_OF: dict[str, int] = {
     "ENDPOINT_NOT_FOUND": 404,
     "RESOURCE_DOES_NOT_EXIST": 404,
     "PERMISSION_DENIED": 403,
+    "UNAUTHENTICATED": 401,
     "BAD_REQUEST": 400,
     "RESOURCE_ALREADY_EXISTS": 400,
     "INVALID_PARAMETER_VALUE": 400,
@@ -65,6 +67,8 @@ def mlflow_error_for(exc: Exception) -> MlflowError:
     """Any runledger error (or an unexpected exception) as MLflow's error; never leaks a traceback."""
     if isinstance(exc, MlflowError):
         return exc
+    if isinstance(exc, PermissionDeniedError):
+        return MlflowError("PERMISSION_DENIED", str(exc))
     if isinstance(exc, NotFoundError):
         return not_found(str(exc))
     if isinstance(exc, AlreadyExistsError):

@@ -1,4 +1,5 @@
-"""MLflow experiments: create, get, get-by-name, search, update, delete, restore, set/delete-experiment-tag.
+"""MLflow experiments: create, get, get-by-name, search, update, delete, restore, set/delete-experiment-tag,
+search-datasets.
 
 Writes are tracking commands (:mod:`tracking`) run by :func:`query.commands.execute`: MLflow's rules and
 wording live in the domain, not here."""
@@ -18,6 +19,7 @@ from tracking import (
     SetExperimentTag,
 )
 
+from ..auth.guard import grant_creator, readable_for
 from ..commands import execute
 from ..filters import EXPERIMENT_ATTRIBUTES, Clause, parse_filter, parse_order_by
 from ..routes.registry import actor_of
@@ -25,7 +27,7 @@ from ..services import Services
 from .common import clause_holds, experiment_or_404
 from .convert import decode_token, encode_token, experiment_json, tags_of
 from .errors import invalid, not_found
-from .request import optional_int, optional_str, required_str, str_list
+from .request import check_schema, optional_int, optional_str, required_str
 from .routing import mlflow_route
 
 router = APIRouter()
@@ -41,9 +43,11 @@ def _json(services: Services, e: dict[str, Any]) -> dict[str, Any]:
 @mlflow_route(router, "/experiments/create", "POST")
 def create_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Create an experiment (RESOURCE_ALREADY_EXISTS if the name is taken, deleted experiments included)."""
+    check_schema(params, {"name": ("string", True), "artifact_location": ("string", False), "tags": ("array", False)})
     cmd = CreateExperiment(name=required_str(params, "name"), artifact_location=optional_str(params, "artifact_location")
                            or "", tags=tuple(tags_of(params.get("tags"), "experiment tag").items()))
     events = execute(services, cmd, actor=actor_of(request))
+    grant_creator(request, "experiment", events[0].entity)
     return {"experiment_id": events[0].entity}
 
 
@@ -82,8 +86,10 @@ def search_experiments(services: Services, params: dict[str, Any], request: Requ
     raw_order = params.get("order_by") or []
     orders = parse_order_by(raw_order if isinstance(raw_order, list) else [raw_order], EXPERIMENT_ATTRIBUTES)
     stages = VIEW_TYPES[view]
+    readable = readable_for(request, "experiment")
     found = [e for e in services.reads.experiments("ALL") if e["lifecycle_stage"] in stages
-             and all(_matches(e, c) for c in clauses)]
+             and all(_matches(e, c) for c in clauses)
+             and (readable is None or readable.contains(str(e["experiment_id"])))]
     found.sort(key=lambda e: int(e["experiment_id"]) if e["experiment_id"].isdigit() else 0)
     keys = list(orders) or []
     if not keys:
@@ -140,19 +146,21 @@ def delete_experiment_tag(services: Services, params: dict[str, Any], request: R
     return {}
 
 
+#: ``experiments/search-datasets``: at most this many experiments per request, and summaries per answer (MLflow's).
 MAX_DATASET_EXPERIMENTS = 20
+MAX_DATASET_SUMMARIES = 1000
 
 
 @mlflow_route(router, "/experiments/search-datasets", "POST")
 def search_datasets(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
-    """The datasets the live runs of up to 20 experiments logged as inputs: (experiment, name, digest, context),
-    each once (what the web UI's dataset filter lists)."""
-    experiment_ids = str_list(params, "experiment_ids")
-    if not experiment_ids:
+    """The datasets runs of these experiments logged as inputs: experiment, name, digest, context (the UI's
+    dataset filter)."""
+    check_schema(params, {"experiment_ids": ("array", False)})
+    ids = params.get("experiment_ids") or []
+    if not ids:
         raise invalid("SearchDatasets request must specify at least one experiment_id.")
-    if len(experiment_ids) > MAX_DATASET_EXPERIMENTS:
+    if len(ids) > MAX_DATASET_EXPERIMENTS:
         raise invalid(f"SearchDatasets request cannot specify more than {MAX_DATASET_EXPERIMENTS} experiment_ids. "
-                      f"Received {len(experiment_ids)} experiment_ids.")
-    summaries = [{"experiment_id": e, "name": n, "digest": d, **({"context": c} if c else {})}
-                 for e, n, d, c in services.reads.dataset_summaries(experiment_ids)]
-    return {"dataset_summaries": summaries} if summaries else {}
+                      f"Received {len(ids)} experiment_ids.")
+    summaries = services.reads.dataset_summaries([str(i) for i in ids], MAX_DATASET_SUMMARIES)
+    return {"dataset_summaries": [{k: v for k, v in s.items() if v} for s in summaries]}

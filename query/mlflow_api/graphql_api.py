@@ -52,12 +52,16 @@ def _params(graphql_input: Any) -> dict[str, Any]:
     return out
 
 
-def _call(info: Any, handler: Handler, params: dict[str, Any], message: Any) -> Any:
-    """Run a REST handler on ``params``; its JSON read into the protobuf ``message``."""
+def _call(info: Any, handler: Handler, params: dict[str, Any], message: Any, route: tuple[str, str]) -> Any:
+    """Run a REST handler on ``params``, after the access rule of its REST ``route`` (path, method) let the
+    caller through (auth on); its JSON read into the protobuf ``message``."""
     from mlflow.utils import proto_json_utils
+
+    from ..auth.guard import check_as_route
 
     parse_dict: Callable[[dict[str, Any], Any], None] = proto_json_utils.parse_dict
     ctx = info.context
+    check_as_route(ctx["request"], *route, params)
     parse_dict(handler(ctx["services"], params, ctx["request"]), message)
     return message
 
@@ -74,7 +78,7 @@ def _build() -> tuple[Any, Callable[[Any], Any]]:
 
     def search_versions(info: Any, params: dict[str, Any]) -> Any:
         return _call(info, model_versions.search_model_versions, params,
-                     model_registry_pb2.SearchModelVersions.Response())
+                     model_registry_pb2.SearchModelVersions.Response(), ("/model-versions/search", "POST"))
 
     class Run(ext.MlflowRunExtension):
         class Meta:
@@ -82,7 +86,7 @@ def _build() -> tuple[Any, Callable[[Any], Any]]:
 
         def resolve_experiment(self, info: Any) -> Any:
             return _call(info, experiments.get_experiment, {"experiment_id": self.info.experiment_id},
-                         service_pb2.GetExperiment.Response()).experiment
+                         service_pb2.GetExperiment.Response(), ("/experiments/get", "GET")).experiment
 
         def resolve_model_versions(self, info: Any) -> Any:
             return search_versions(info, {"filter": f"run_id='{self.info.run_id}'"}).model_versions
@@ -100,27 +104,31 @@ def _build() -> tuple[Any, Callable[[Any], Any]]:
         runs = graphene.List(graphene.NonNull(Run))
 
     def search_runs(info: Any, graphql_input: Any) -> Any:
-        return _call(info, runs.search_runs, _params(graphql_input), service_pb2.SearchRuns.Response())
+        return _call(info, runs.search_runs, _params(graphql_input), service_pb2.SearchRuns.Response(),
+                     ("/runs/search", "POST"))
 
     class Query(ext.Query):
         mlflow_get_run = graphene.Field(GetRunResponse, input=gen.MlflowGetRunInput())
         mlflow_search_runs = graphene.Field(SearchRunsResponse, input=gen.MlflowSearchRunsInput())
 
         def resolve_mlflow_get_run(self, info: Any, input: Any) -> Any:
-            return _call(info, runs.get_run, _params(input), service_pb2.GetRun.Response())
+            return _call(info, runs.get_run, _params(input), service_pb2.GetRun.Response(), ("/runs/get", "GET"))
 
         def resolve_mlflow_search_runs(self, info: Any, input: Any) -> Any:
             return search_runs(info, input)
 
         def resolve_mlflow_get_experiment(self, info: Any, input: Any) -> Any:
-            return _call(info, experiments.get_experiment, _params(input), service_pb2.GetExperiment.Response())
+            return _call(info, experiments.get_experiment, _params(input), service_pb2.GetExperiment.Response(),
+                         ("/experiments/get", "GET"))
 
         def resolve_mlflow_get_metric_history_bulk_interval(self, info: Any, input: Any) -> Any:
             return _call(info, metrics.get_history_bulk_interval, _params(input),
-                         service_pb2.GetMetricHistoryBulkInterval.Response())
+                         service_pb2.GetMetricHistoryBulkInterval.Response(),
+                         ("/metrics/get-history-bulk-interval", "GET"))
 
         def resolve_mlflow_list_artifacts(self, info: Any, input: Any) -> Any:
-            return _call(info, run_artifacts.list_run_artifacts, _params(input), service_pb2.ListArtifacts.Response())
+            return _call(info, run_artifacts.list_run_artifacts, _params(input), service_pb2.ListArtifacts.Response(),
+                         ("/artifacts/list", "GET"))
 
         def resolve_mlflow_search_model_versions(self, info: Any, input: Any) -> Any:
             return search_versions(info, _params(input))
@@ -132,7 +140,8 @@ def _build() -> tuple[Any, Callable[[Any], Any]]:
             return search_runs(info, input)
 
         def resolve_mlflow_search_datasets(self, info: Any, input: Any) -> Any:
-            return _call(info, experiments.search_datasets, _params(input), service_pb2.SearchDatasets.Response())
+            return _call(info, experiments.search_datasets, _params(input), service_pb2.SearchDatasets.Response(),
+                         ("/experiments/search-datasets", "POST"))
 
     schema = graphene.Schema(query=Query, mutation=Mutation, directives=[ext.ComponentDirective])
     return schema, check_query_safety

@@ -30,11 +30,12 @@ from producer.mlflow_events import (
     LoggedModelTagDeleted,
     LoggedModelTagsSet,
 )
+from tracking import default_run_name
 
 from ..filters import Clause, parse_filter
 from ..services import Services, get_services
 from .artifacts import store_of
-from .common import append_or_raise, clause_holds, experiment_or_404, run_or_404
+from .common import append_or_raise, clause_holds, experiment_or_404
 from .convert import ARTIFACTS_SCHEME, decode_token, encode_token, kv, metric_json, proxied_location, tags_of
 from .errors import invalid, not_found
 from .log_reads import LogReads
@@ -53,9 +54,16 @@ STATUSES = {"LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_F
 _STATUS_NUMBERS = {"1": "LOGGED_MODEL_PENDING", "2": "LOGGED_MODEL_READY", "3": "LOGGED_MODEL_UPLOAD_FAILED"}
 
 
-def unique_model_versions(value: str, *added: dict[str, str]) -> str:
-    """The ``mlflow.modelVersions`` tag (a JSON list of ``{"name", "version"}``) plus ``added``, each entry
-    once. The stock client appends the version it registered to what the server already recorded, so
+def _as_mlflow_writes(entry: Any) -> Any:
+    """A ``{"name", "version"}`` entry with the version as a number, as MLflow's server writes it."""
+    if isinstance(entry, dict) and isinstance(entry.get("version"), str) and entry["version"].isdigit():
+        return {**entry, "version": int(entry["version"])}
+    return entry
+
+
+def unique_model_versions(value: str, *added: dict[str, Any]) -> str:
+    """The ``mlflow.modelVersions`` tag (a JSON list of ``{"name", "version": <int>}``) plus ``added``, each
+    entry once. The stock client appends the version it registered to what the server already recorded, so
     without this every ``register_model`` would list its version twice. A value that is not such a
     list is kept as the caller wrote it."""
     try:
@@ -65,7 +73,7 @@ def unique_model_versions(value: str, *added: dict[str, str]) -> str:
     if not isinstance(entries, list):
         return value
     unique: list[Any] = []
-    for entry in [*entries, *added]:
+    for entry in map(_as_mlflow_writes, [*entries, *added]):
         if entry not in unique:
             unique.append(entry)
     return json.dumps(unique)
@@ -116,11 +124,9 @@ def create_logged_model(services: Services, params: dict[str, Any], request: Req
     """Create a logged model (PENDING) in an experiment, optionally from a run."""
     experiment_id = required_str(params, "experiment_id")
     exp = experiment_or_404(services, experiment_id)
-    name = optional_str(params, "name") or "model"
-    run_id = optional_str(params, "source_run_id") or ""
-    if run_id:
-        run_or_404(services, run_id)
+    run_id = optional_str(params, "source_run_id") or ""  # kept as given, as MLflow does: a run elsewhere is fine
     model_id = f"m-{new_id()}"
+    name = optional_str(params, "name") or default_run_name(model_id)  # MLflow: a random adjective-noun-N
     location = f"{exp['artifact_location'].rstrip('/')}/models/{model_id}/artifacts"
     body = LoggedModelCreated(experiment_id=experiment_id, name=name, artifact_location=location,
                               source_run_id=run_id, model_type=optional_str(params, "model_type") or "",
@@ -147,6 +153,11 @@ def search_logged_models(services: Services, params: dict[str, Any], request: Re
     models = [m for m in LogReads(services.store).logged_models().values()
               if not m["deleted"] and (not experiment_ids or m["experiment_id"] in experiment_ids)
               and all(_holds(m, c) for c in clauses)]
+    datasets = _datasets(params.get("datasets"))
+    if datasets:
+        logged = model_metrics(services, [m["model_id"] for m in models])
+        models = [m for m in models if any(_on_dataset(metric, d) for metric in logged.get(m["model_id"], [])
+                                           for d in datasets)]
     models.sort(key=lambda m: (-m["creation_timestamp_ms"], m["model_id"]))
     _order(models, params.get("order_by"))
     page = models[offset:offset + max_results]
@@ -155,6 +166,23 @@ def search_logged_models(services: Services, params: dict[str, Any], request: Re
     if offset + max_results < len(models):
         out["next_page_token"] = encode_token(offset + max_results)
     return out
+
+
+def _datasets(raw: Any) -> list[dict[str, str]]:
+    """``datasets``: ``[{"dataset_name", "dataset_digest"?}, ...]``; a model matches one when it has a metric
+    logged on that dataset (as MLflow's store)."""
+    if raw in (None, []):
+        return []
+    if not isinstance(raw, list) or not all(isinstance(d, dict) and isinstance(d.get("dataset_name"), str)
+                                            for d in raw):
+        raise invalid(f"Invalid value {raw!r} for parameter 'datasets': expected a list of "
+                      "{dataset_name, dataset_digest} objects")
+    return raw
+
+
+def _on_dataset(metric: dict[str, Any], d: dict[str, str]) -> bool:
+    return bool(metric.get("dataset_name") == d["dataset_name"]
+                and (not d.get("dataset_digest") or metric.get("dataset_digest") == d["dataset_digest"]))
 
 
 def _order(models: list[dict[str, Any]], order_by: Any) -> None:
@@ -228,7 +256,7 @@ def delete_logged_model_tag(services: Services, params: dict[str, Any], request:
     model_id, key = request.path_params["model_id"], request.path_params["tag_key"]
     model = model_or_404(services, model_id)
     if key not in model["tags"]:
-        raise not_found(f"No tag with key {key!r} on logged model {model_id}")
+        raise not_found(f"No tag with key {key!r} found for model with ID {model_id!r}.")
     append_or_raise(services, [services.event(model_id, LoggedModelTagDeleted(key=key))])
     return {}
 

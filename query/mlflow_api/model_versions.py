@@ -2,9 +2,10 @@
 
 Versions are numbered 1, 2, 3 … per model and never reused; they are READY
 as soon as ``create`` answers. ``create`` checks the source's lineage as
-MLflow's server does (:func:`lineage`: no ``..``, ``runs:/<id>`` and
-``models:/<model id>`` agree with ``run_id`` / ``model_id``, a
-``models:/name/N`` source — ``copy_model_version`` — is pinned to the
+MLflow 3's server does (:func:`lineage`, rules in ``registry._sources``: no
+``..``, no local paths, ``runs:/<id>``, ``mlflow-artifacts`` and
+``models:/<model id>`` sources must lie in the given ``run_id`` / ``model_id``,
+a ``models:/name/N`` source — ``copy_model_version`` — is pinned to the
 version it names and inherits its run and logged model) and, for an
 MLflow-3 logged model, records the version on the logged model's
 ``mlflow.modelVersions`` tag, as MLflow does.
@@ -12,8 +13,9 @@ MLflow-3 logged model, records the version on the logged model's
 
 from __future__ import annotations
 
+import os
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 from fastapi import APIRouter, Request
 
@@ -23,6 +25,7 @@ from producer.mlflow_events import LoggedModelTagsSet
 from producer.registry_events import ModelVersionCreated
 from registry.service import RegistryService
 
+from ..auth.guard import readable_for
 from ..filters import Clause, parse_filter
 from ..registry_startup import registry_service
 from ..services import Services
@@ -44,6 +47,7 @@ from .log_reads import LogReads
 from .logged_models import MODEL_VERSIONS_TAG, unique_model_versions
 from .request import optional_str, required_str
 from .routing import mlflow_route
+from .runs import experiment_location
 
 router = APIRouter()
 
@@ -136,13 +140,15 @@ def get_download_uri(services: Services, params: dict[str, Any], request: Reques
 @mlflow_route(router, "/model-versions/search", "GET", "POST")
 def search_model_versions(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Search versions: filter on name, version, run_id, source, stage, model_id, tags.; order_by; paging.
-    Default order: name, then newest version first (as MLflow)."""
+    Order as MLflow 3's server: ``order_by``, then name, then newest version first; with no ``order_by``,
+    the most recently updated versions first."""
     clauses = parse_filter(optional_str(params, "filter"), VERSION_ATTRIBUTES)
+    readable = readable_for(request, "registered_model")
     rows: list[Row] = [(m, v) for m in reg.list_models(registry_service(services).state())
-                       for v in m.versions.values()]
+                       if readable is None or readable.contains(m.name) for v in m.versions.values()]
     found = [r for r in rows if all(_holds(r, c) for c in clauses)]
     found.sort(key=lambda r: (r[0].name, -r[1].version))
-    sort_rows(found, params.get("order_by"), VERSION_ATTRIBUTES, _field)
+    sort_rows(found, params.get("order_by") or ["last_updated_timestamp DESC"], VERSION_ATTRIBUTES, _field)
     return page(found, params, 10_000, lambda r: version_json(*r), "model_versions")
 
 
@@ -161,13 +167,6 @@ def _holds(row: Row, c: Clause) -> bool:
 # ------------------------------------------------------------------- lineage
 
 
-def climbs(source: str) -> bool:
-    """Whether ``source`` has a ``..`` path segment, also percent-encoded (even twice) or with backslashes."""
-    for _ in range(3):
-        source = unquote(source)
-    return ".." in source.replace("\\", "/").split("/")
-
-
 def logged_model_ref(source: str) -> str | None:
     """The logged-model id of a ``models:/<model id>`` source (one segment, no ``@``), else None."""
     if not source.startswith("models:/") or source.startswith("models://"):
@@ -176,36 +175,32 @@ def logged_model_ref(source: str) -> str | None:
     return ref if ref and "/" not in ref and "@" not in ref else None
 
 
-def _mismatch(source: str, field: str) -> Exception:
-    return invalid(f"Invalid model version source: '{source}'. The {field} request parameter must identify "
-                   "the resource that contains the source.")
+def run_artifact_uri(services: Services, run_id: str) -> str | None:
+    """A run's ``artifact_uri`` as the API shows it, None if there is no such run."""
+    run = services.reads.run(run_id)
+    if run is None:
+        return None
+    return f"{experiment_location(services, run['experiment_id']).rstrip('/')}/{run_id}/artifacts"
 
 
 def lineage(services: Services, service: RegistryService, source: str, run_id: str | None,
             model_id: str | None) -> tuple[str, str | None, str | None]:
-    """``(source, run_id, model_id)`` to record, after MLflow's checks of a new version's source.
+    """``(source, run_id, model_id)`` to record, after MLflow 3's checks of a new version's source.
 
-    ``runs:/<run>/…`` and ``models:/<model id>`` give the run / logged model when the caller did not
-    (and must agree when it did); ``models:/name/N|stage|@alias|latest`` becomes ``models:/name/N``
-    with that version's run and logged model. A logged model must exist (RESOURCE_DOES_NOT_EXIST); its
-    source run is the version's run when the caller names none.
+    ``models:/name/N|stage|@alias|latest`` becomes ``models:/name/N`` with that version's run and logged
+    model (unless the caller gave them, which must then agree). Then the rules of
+    :mod:`registry._sources`: with a ``model_id``, the source must fit that logged model, which must exist
+    (RESOURCE_DOES_NOT_EXIST) and whose source run becomes the version's run when none is given; without
+    one, the source must fit ``run_id`` (``runs:/<run_id>/…``, the run's ``mlflow-artifacts`` files, or
+    another scheme such as ``s3://``, taken as given).
     """
-    if climbs(source):
-        raise invalid(f"Invalid model version source: '{source}'. Relative paths ('..') are not allowed.")
+    allowed = os.environ.get(reg.ALLOWED_SCHEMES_ENV, "")
+    reg.check_source_host(source, frozenset(s.strip().lower() for s in allowed.split(",") if s.strip()))
     parsed = urlparse(source)
-    if parsed.scheme in ("runs", "models") and parsed.netloc:
-        raise invalid(f"Invalid model version source: '{source}': {parsed.scheme}:/ sources name this server's "
-                      "runs and models, without a host")
-    if parsed.scheme == "runs":
-        source_run = parsed.path.lstrip("/").split("/")[0]
-        if not source_run or (run_id and run_id != source_run):
-            raise _mismatch(source, "run_id")
-        run_id = source_run
-    elif (ref := logged_model_ref(source)) is not None:
-        if model_id and model_id != ref:
-            raise _mismatch(source, "model_id")
-        model_id = ref
-    elif parsed.scheme == "models":
+    if parsed.scheme == "models" and parsed.netloc:
+        raise invalid(f"Invalid model version source: '{source}'. Registered model sources must use the active "
+                      "model registry.")
+    if parsed.scheme == "models" and logged_model_ref(source) is None:
         name = reg.parse_models_uri(source).name
         v = service.resolve(source)
         if (run_id and run_id != v.run_id) or (model_id and model_id != v.model_id):
@@ -213,10 +208,12 @@ def lineage(services: Services, service: RegistryService, source: str, run_id: s
                           "must match the referenced model version.")
         source, run_id, model_id = f"models:/{name}/{v.version}", run_id or v.run_id, model_id or v.model_id
     if model_id:
+        reg.check_model_source(source, model_id)
         logged = _logged_model(services, model_id)
         if logged is None:
             raise not_found(f"Logged model with ID '{model_id}' not found.")
-        run_id = run_id or logged["source_run_id"] or None
+        return source, run_id or logged["source_run_id"] or None, model_id
+    reg.check_run_source(source, run_id, lambda rid: run_artifact_uri(services, rid))
     return source, run_id, model_id
 
 
@@ -231,7 +228,7 @@ def record_on_logged_model(services: Services, model_id: str, name: str, version
     if model is None:
         return
     before = model["tags"].get(MODEL_VERSIONS_TAG, "")
-    after = unique_model_versions(before, {"name": name, "version": str(version)})
+    after = unique_model_versions(before, {"name": name, "version": version})
     if after != before:
         body = LoggedModelTagsSet(tags=((MODEL_VERSIONS_TAG, after),))
         append_or_raise(services, [services.event(model_id, body, actor=actor)])

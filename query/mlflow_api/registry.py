@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 
 import registry as reg
 
+from ..auth.guard import grant_creator, readable_for
 from ..filters import Clause, parse_filter
 from ..registry_startup import registry_service
 from ..services import Services
@@ -46,6 +47,7 @@ def create_registered_model(services: Services, params: dict[str, Any], request:
     tags = tags_of(params.get("tags"), "registered model tag")
     execute(services, request, reg.CreateModel(name=name, description=optional_str(params, "description") or "",
                                             tags=tuple(tags.items())))
+    grant_creator(request, "registered_model", name)
     return {"registered_model": model_json(model_named(services, name))}
 
 
@@ -143,6 +145,8 @@ def search_registered_models(services: Services, params: dict[str, Any], request
             raise invalid(f"Invalid filter on {c.kind}.{c.key}: registered models filter on name and tags")
         return clause_holds(getattr(m, MODEL_ATTRIBUTES[c.key]), c)
 
-    models = [m for m in reg.list_models(registry_service(services).state()) if all(holds(m, c) for c in clauses)]
+    readable = readable_for(request, "registered_model")
+    models = [m for m in reg.list_models(registry_service(services).state()) if all(holds(m, c) for c in clauses)
+              and (readable is None or readable.contains(m.name))]
     sort_rows(models, params.get("order_by"), MODEL_ATTRIBUTES, getattr)
     return page(models, params, 100, model_json, "registered_models")

@@ -35,7 +35,7 @@ from .common import run_or_404
 from .convert import decode_token, encode_token, run_info_json, run_json
 from .errors import invalid
 from .log_reads import LogReads
-from .request import optional_int, optional_str, required_str
+from .request import Field, check_schema, missing_value, optional_int, optional_str, required_str
 from .routing import mlflow_route
 
 router = APIRouter()
@@ -47,13 +47,37 @@ RUN_VIEW_TYPES = {"ACTIVE_ONLY": "ACTIVE_ONLY", "DELETED_ONLY": "DELETED_ONLY", 
 
 def run_id_of(params: dict[str, Any]) -> str:
     """``run_id``, or the deprecated ``run_uuid`` older clients send."""
+    check_schema(params, {"run_id": ("string", True)})
     rid = params.get("run_id") or params.get("run_uuid")
-    if not isinstance(rid, str) or not rid:
-        raise invalid("Missing value for required parameter 'run_id'.")
+    assert isinstance(rid, str)
     return rid
 
 
-def _location(services: Services, experiment_id: str, cache: dict[str, str] | None = None) -> str:
+#: MLflow's request schemas of the run writes (field order = the order MLflow checks them in).
+LOG_METRIC: dict[str, Field] = {
+    "run_id": ("string", True), "key": ("string", True), "value": ("float", True), "timestamp": ("int", True),
+    "step": ("int", False), "model_id": ("string", False), "dataset_name": ("string", False),
+    "dataset_digest": ("string", False)}
+LOG_PARAM: dict[str, Field] = {"run_id": ("string", True), "key": ("string", True), "value": ("string", False)}
+SET_TAG: dict[str, Field] = {"run_id": ("string", True), "key": ("string", True), "value": ("string", False)}
+DELETE_TAG: dict[str, Field] = {"run_id": ("string", True), "key": ("string", True)}
+LOG_BATCH: dict[str, Field] = {"run_id": ("string", True), "metrics": ("array", False), "params": ("array", False),
+                               "tags": ("array", False)}
+#: Per entry of a log-batch list: the fields MLflow requires.
+BATCH_REQUIRED = {"metrics": ("key", "value", "timestamp"), "params": ("key",), "tags": ("key",)}
+
+
+def _check_batch(params: dict[str, Any]) -> None:
+    check_schema(params, LOG_BATCH)
+    for what, fields in BATCH_REQUIRED.items():
+        for i, item in enumerate(params.get(what) or []):
+            for f in fields:
+                if isinstance(item, dict) and item.get(f) in (None, ""):
+                    raise missing_value(f"{what}[{i}].{f}")
+
+
+def experiment_location(services: Services, experiment_id: str, cache: dict[str, str] | None = None) -> str:
+    """An experiment's artifact location as the API shows it (proxied), runs' ``artifact_uri`` prefix."""
     if cache is not None and experiment_id in cache:
         return cache[experiment_id]
     exp = services.reads.experiment(experiment_id)
@@ -68,9 +92,11 @@ def _location(services: Services, experiment_id: str, cache: dict[str, str] | No
 
 def runs_json(services: Services, run_ids: list[str]) -> list[dict[str, Any]]:
     runs = services.reads.runs(run_ids)
-    io = LogReads(services.store).run_io([r["run_id"] for r in runs])
+    model = services.reads.model
+    io_ids = [r["run_id"] for r in runs if model is None or model.has_io(r["run_id"])]
+    io = LogReads(services.store).run_io(io_ids)
     cache: dict[str, str] = {}
-    return [run_json(r, _location(services, r["experiment_id"], cache), *io.get(r["run_id"], (None, None)))
+    return [run_json(r, experiment_location(services, r["experiment_id"], cache), *io.get(r["run_id"], (None, None)))
             for r in runs]
 
 
@@ -144,7 +170,7 @@ def update_run(services: Services, params: dict[str, Any], request: Request) -> 
                                 end_time_ms=optional_int(params, "end_time"), name=optional_str(params, "run_name")),
             actor=actor_of(request))
     run = run_or_404(services, run_id)
-    return {"run_info": run_info_json(run, _location(services, run["experiment_id"]))}
+    return {"run_info": run_info_json(run, experiment_location(services, run["experiment_id"]))}
 
 
 @mlflow_route(router, "/runs/delete", "POST")
@@ -167,6 +193,7 @@ def restore_run(services: Services, params: dict[str, Any], request: Request) ->
 @mlflow_route(router, "/runs/log-batch", "POST")
 def log_batch(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Log up to 1000 metrics, 100 params and 100 tags to a run at once (all or nothing)."""
+    _check_batch(params)
     execute(services, LogBatch(run_id=run_id_of(params), metrics=_metric_points(params.get("metrics")),
                                params=_pairs(params.get("params"), "params"), tags=_pairs(params.get("tags"), "tags")),
             actor=actor_of(request))
@@ -176,12 +203,9 @@ def log_batch(services: Services, params: dict[str, Any], request: Request) -> d
 @mlflow_route(router, "/runs/log-metric", "POST")
 def log_metric(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Log one metric point (``model_id`` / ``dataset_*`` put it on a logged model as well)."""
+    check_schema(params, LOG_METRIC)
     point = {k: params.get(k) for k in ("key", "value", "timestamp", "step", "model_id", "dataset_name",
                                         "dataset_digest")}
-    if point["key"] is None:
-        raise invalid("Missing value for required parameter 'key'.")
-    if point["value"] is None:
-        raise invalid("Missing value for required parameter 'value'.")
     execute(services, LogBatch(run_id=run_id_of(params), metrics=_metric_points([point])), actor=actor_of(request))
     return {}
 
@@ -189,6 +213,7 @@ def log_metric(services: Services, params: dict[str, Any], request: Request) -> 
 @mlflow_route(router, "/runs/log-parameter", "POST")
 def log_param(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Log one param (immutable: a different value for a logged key is INVALID_PARAMETER_VALUE)."""
+    check_schema(params, LOG_PARAM)
     key = required_str(params, "key")
     execute(services, LogBatch(run_id=run_id_of(params), params=_pairs([{"key": key, "value": params.get("value")}],
                                                                         "params")), actor=actor_of(request))
@@ -198,6 +223,7 @@ def log_param(services: Services, params: dict[str, Any], request: Request) -> d
 @mlflow_route(router, "/runs/set-tag", "POST")
 def set_tag(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Set one tag (mlflow.runName also renames the run)."""
+    check_schema(params, SET_TAG)
     key = required_str(params, "key")
     execute(services, LogBatch(run_id=run_id_of(params), tags=_pairs([{"key": key, "value": params.get("value", "")}],
                                                                       "tags")), actor=actor_of(request))
@@ -207,6 +233,7 @@ def set_tag(services: Services, params: dict[str, Any], request: Request) -> dic
 @mlflow_route(router, "/runs/delete-tag", "POST")
 def delete_tag(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Delete one tag of a run."""
+    check_schema(params, DELETE_TAG)
     execute(services, DeleteRunTag(run_id=run_id_of(params), key=required_str(params, "key")), actor=actor_of(request))
     return {}
 

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from producer.codec import event_to_wire
-from producer.errors import ContractError, NotFoundError
+from producer.errors import ContractError, NotFoundError, PermissionDeniedError
 from tracking import EnsureExperiment
 
+from ..auth.guard import grant_creator, readable_for, require
 from ..commands import execute, tracking_view
 from ..errors_http import parse_time_ms
 from ..filters import parse_filter, parse_order_by
@@ -35,8 +36,12 @@ def _view(view_type: str) -> str:
 
 
 @router.get("/experiments", summary="List experiments")
-def list_experiments(view_type: str = "ACTIVE_ONLY", services: Services = Depends(get_services)) -> dict[str, Any]:
-    return {"experiments": services.reads.experiments(_view(view_type))}
+def list_experiments(request: Request, view_type: str = "ACTIVE_ONLY",
+                     services: Services = Depends(get_services)) -> dict[str, Any]:
+    readable = readable_for(request, "experiment")
+    found = services.reads.experiments(_view(view_type))
+    return {"experiments": found if readable is None else
+            [e for e in found if readable.contains(str(e["experiment_id"]))]}
 
 
 @router.post("/experiments", summary="Create an experiment (idempotent by name)")
@@ -51,6 +56,11 @@ def create_experiment(body: NewExperiment, request: Request,
     found = services.reads.experiment(events[0].entity) if events else services.reads.experiment_by_name(name)
     if found is None:
         raise NotFoundError(f"experiment {name!r} vanished while it was being created")
+    if events:
+        grant_creator(request, "experiment", str(found["experiment_id"]))
+    elif (auth_on := require(request)) is not None and not auth_on[0].may(auth_on[1], "experiment",
+                                                                          str(found["experiment_id"]), "read"):
+        raise PermissionDeniedError(f"Permission denied: {auth_on[1].username} may not read this experiment")
     return found
 
 

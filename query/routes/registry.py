@@ -3,8 +3,9 @@
 Writes turn the request into a :mod:`registry` command and run it through
 the :class:`~registry.service.RegistryService`; the answer lists the events
 recorded (id, type, position, time, actor) and the model (or version) after
-them. The actor is the request's authenticated user (HTTP Basic username),
-else the ``X-Runledger-Actor`` (or ``X-User``) header, else ``anonymous``.
+them. With auth on, the actor is the authenticated user and no header can
+change it; with auth off it is the HTTP Basic username, else the
+``X-Runledger-Actor`` (or ``X-User``) header, else ``anonymous``.
 
 Every read takes ``as_of`` (ISO 8601 or epoch ms): the registry as it was
 then, folded from the log. Errors: 404 unknown or deleted model / version /
@@ -27,6 +28,7 @@ import registry as reg
 from producer.errors import ContractError, NotFoundError
 from registry.service import RegistryService
 
+from ..auth.guard import grant_creator, principal_of, readable_for
 from ..errors_http import parse_time_ms
 from ..registry_json import entry_json, event_json, model_json, version_json
 from ..registry_startup import registry_service
@@ -43,7 +45,11 @@ def _service(services: Services = Depends(get_services)) -> RegistryService:
 
 
 def actor_of(request: Request) -> str:
-    """HTTP Basic username, else ``X-Runledger-Actor``, else ``X-User``, else ``anonymous``."""
+    """The authenticated user when auth is on (headers ignored); else the HTTP Basic username, else
+    ``X-Runledger-Actor``, else ``X-User``, else ``anonymous`` (self-declared: auth off trusts everyone)."""
+    principal = principal_of(request)
+    if principal is not None:
+        return principal.username
     auth = request.headers.get("authorization", "")
     if auth[:6].lower() == "basic ":
         try:
@@ -135,8 +141,10 @@ async def _run(service: RegistryService, request: Request, command: reg.Command,
 
 @router.post("/models", summary="Create a registered model")
 async def create_model(body: NewModel, request: Request, service: RegistryService = Depends(_service)) -> Any:
-    return await _run(service, request, reg.CreateModel(name=body.name, description=body.description,
-                                                        tags=tuple(body.tags.items())))
+    out = await _run(service, request, reg.CreateModel(name=body.name, description=body.description,
+                                                       tags=tuple(body.tags.items())))
+    await run_in_threadpool(grant_creator, request, "registered_model", body.name)
+    return out
 
 
 @router.post("/models/{name}/rename", summary="Rename a registered model (its id, versions and trail stay)")
@@ -224,9 +232,11 @@ async def delete_alias(name: str, alias: str, request: Request, service: Registr
 
 
 @router.get("/models", summary="List live registered models (optionally as of a time)")
-def list_models(as_of: str | None = AS_OF, service: RegistryService = Depends(_service)) -> dict[str, Any]:
+def list_models(request: Request, as_of: str | None = AS_OF,
+                service: RegistryService = Depends(_service)) -> dict[str, Any]:
     t = _as_of(as_of)
-    models = reg.list_models(service.state(t))
+    readable = readable_for(request, "registered_model")
+    models = [m for m in reg.list_models(service.state(t)) if readable is None or readable.contains(m.name)]
     return {"models": [model_json(m, versions=False) for m in models], "as_of_ms": t}
 
 

@@ -6,7 +6,8 @@ ClickHouse's ``JSON`` object (``meta``, ``data``, ``rows``, ``statistics``),
 ``CSVWithNames``, an Arrow IPC stream, or a Parquet file — streamed. Every
 refusal and every engine error is a 400 ``{"error": {"code", "message"}}``
 (codes ``INVALID_ARGUMENT``, ``SQL_REFUSED``, ``SQL_ERROR``, ``SQL_LIMIT``);
-see docs/SQL.md.
+see docs/SQL.md. With auth on, a user who is not an admin sees only the rows of experiments and
+registered models they may read (:mod:`query.sql.rowfilter`).
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from auth import ReadableSet
 from producer.errors import ContractError, RunledgerError
 
+from ..auth.guard import readable_for
 from ..errors_http import ApiError, native_error
+from ..registry_startup import registry_service
 from ..services import Services, get_services
 from ..sql import FORMATS, SqlService
+from ..sql.rowfilter import RowScope
 
 __all__ = ["SqlRequest", "parse_request", "router"]
 
@@ -76,10 +81,21 @@ async def run_sql(request: Request, services: Services = Depends(get_services)) 
     if len(raw) > MAX_BODY_BYTES:
         raise native_error(413, "TOO_LARGE", f"request body of {len(raw)} bytes exceeds {MAX_BODY_BYTES}")
     req = parse_request(raw)
-    result = await run_in_threadpool(_service(services).run, req.sql, req.format)
+    result = await run_in_threadpool(_service(services).run, req.sql, req.format, row_scope(request, services))
     return StreamingResponse(result.chunks(), media_type=result.media_type,
                              headers={"Content-Length": str(result.size_bytes)},
                              background=BackgroundTask(result.close))
+
+
+def row_scope(request: Request, services: Services) -> RowScope | None:
+    """What the caller may see (None: everything — auth off, or an admin)."""
+    experiments = readable_for(request, "experiment")
+    names = readable_for(request, "registered_model")
+    if experiments is None or names is None:
+        return None
+    index = registry_service(services).state().names
+    ids = frozenset(index[n] for n in names.ids if n in index)
+    return RowScope(experiments, names, ReadableSet(names.everything_except, ids))
 
 
 def start_sql(services: Services) -> None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
@@ -33,6 +35,7 @@ from .engine import READ_CHUNK_BYTES, Limits, Session, SqlEngine, sandbox_name
 from .errors import SqlLimitExceeded
 from .lexer import precheck
 from .policy import Policy, check_ast, sourceless
+from .rowfilter import RowScope, sandbox_for, view_sql
 
 if TYPE_CHECKING:
     from ingest.sink import ClickHouseStore
@@ -46,6 +49,9 @@ log = logging.getLogger("runledger.sql")
 #: The views user SQL can reach (docs/SQL.md documents each one).
 PUBLIC_VIEWS = ("metrics", "runs", "params", "tags", "latest_metrics", "experiments",
                 "registry_events", "model_versions")
+
+MAX_FILTERED_SANDBOXES = 64
+"""Filtered sandboxes (one per distinct row filter) kept at once; the least recently used is dropped."""
 
 SPOOL_MEMORY_BYTES = 8 << 20
 """Results up to this size stay in memory while spooled; larger ones go to a temporary file."""
@@ -106,11 +112,16 @@ def install_sandbox(store: ClickHouseStore, database: str, views: tuple[str, ...
 class SqlService:
     """Guarded, limited SQL over the documented views (see the module docstring)."""
 
-    def __init__(self, engine: SqlEngine, policy: Policy, *, unavailable: str | None = None) -> None:
+    def __init__(self, engine: SqlEngine, policy: Policy, *, unavailable: str | None = None,
+                 store: ClickHouseStore | None = None, settings: Settings | None = None) -> None:
         self.engine = engine
         self.policy = policy
         self.unavailable = unavailable
         """Why the endpoint cannot serve on this engine (None when it can)."""
+        self._store = store
+        self._settings = settings
+        self._filtered: OrderedDict[str, tuple[SqlEngine, Policy]] = OrderedDict()
+        self._filtered_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, store: ClickHouseStore) -> SqlService:
@@ -125,13 +136,39 @@ class SqlService:
                 unavailable = "the SQL endpoint needs ClickHouse 26.8 or newer (for parseQueryToJSON)"
                 log.warning("SQL endpoint disabled: %s", unavailable)
         policy = Policy(views=frozenset(PUBLIC_VIEWS), databases=frozenset({settings.database, sandbox}))
-        return cls(engine, policy, unavailable=unavailable)
+        for (name,) in store.query_rows("SELECT name FROM system.databases WHERE startsWith(name, {p:String})",
+                                        {"p": f"{settings.database}_sqlf_"}):
+            store.command(f"DROP DATABASE IF EXISTS `{name}`")  # filtered sandboxes of an earlier run
+        return cls(engine, policy, unavailable=unavailable, store=store, settings=settings)
 
-    def _checked(self, session: Session, sql: str) -> str:
+    def _scoped(self, scope: RowScope | None) -> tuple[SqlEngine, Policy]:
+        """The engine and policy for a query under ``scope`` (None: the unfiltered sandbox)."""
+        if scope is None or self._store is None or self._settings is None:
+            return self.engine, self.policy
+        database = self._settings.database
+        name = sandbox_for(database, PUBLIC_VIEWS, scope)
+        with self._filtered_lock:
+            found = self._filtered.get(name)
+            if found is not None:
+                self._filtered.move_to_end(name)
+                return found
+            self._store.command(f"CREATE DATABASE IF NOT EXISTS `{name}`")
+            for view in PUBLIC_VIEWS:
+                self._store.command(f"CREATE OR REPLACE VIEW `{name}`.`{view}` AS {view_sql(view, database, scope)}")
+            engine = SqlEngine(self._settings.dsn, name, self.engine.limits, max_sessions=2)
+            found = (engine, Policy(views=frozenset(PUBLIC_VIEWS), databases=frozenset({name})))
+            self._filtered[name] = found
+            while len(self._filtered) > MAX_FILTERED_SANDBOXES:
+                old, (old_engine, _) = self._filtered.popitem(last=False)
+                old_engine.close()
+                self._store.command(f"DROP DATABASE IF EXISTS `{old}`")
+            return found
+
+    def _checked(self, session: Session, sql: str, policy: Policy | None = None) -> str:
         if self.unavailable:
             raise ApiError(503, "UNAVAILABLE", self.unavailable)
         parsed = session.parse(precheck(sql))
-        check_ast(parsed.tree, self.policy)
+        check_ast(parsed.tree, policy or self.policy)
         return f"SELECT * FROM ({parsed.sql})" if sourceless(parsed.tree) else parsed.sql
 
     def check(self, sql: str) -> str:
@@ -139,16 +176,18 @@ class SqlService:
         with self.engine.session() as session:
             return self._checked(session, sql)
 
-    def run(self, sql: str, fmt: str = "json") -> SqlResult:
-        """Check and run ``sql``; the whole result encoded as ``fmt`` (a key of FORMATS), within the limits."""
+    def run(self, sql: str, fmt: str = "json", scope: RowScope | None = None) -> SqlResult:
+        """Check and run ``sql``; the whole result encoded as ``fmt`` (a key of FORMATS), within the limits;
+        with ``scope``, over views that hold only the rows it lets the caller read (:mod:`.rowfilter`)."""
+        engine, policy = self._scoped(scope)
         output = FORMATS.get(fmt)
         if output is None:
             raise ContractError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         limit = self.engine.limits.max_result_bytes
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115 - the handle outlives this block
         try:
-            with self.engine.session() as session:
-                pieces = session.stream(self._checked(session, sql), output.engine_format)
+            with engine.session() as session:
+                pieces = session.stream(self._checked(session, sql, policy), output.engine_format)
                 size = 0
                 try:
                     for chunk in pieces:
@@ -167,3 +206,7 @@ class SqlService:
 
     def close(self) -> None:
         self.engine.close()
+        with self._filtered_lock:
+            for engine, _ in self._filtered.values():
+                engine.close()
+            self._filtered.clear()

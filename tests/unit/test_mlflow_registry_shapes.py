@@ -23,7 +23,8 @@ from query.mlflow_api.common_registry import (
 from query.mlflow_api.convert import decode_token
 from query.mlflow_api.errors import MlflowError
 from query.mlflow_api.logged_models import unique_model_versions
-from query.mlflow_api.model_versions import climbs, logged_model_ref
+from query.mlflow_api.model_versions import logged_model_ref
+from registry._sources import has_relative_path
 
 
 def version(n: int, stage: str = "None", **kw: Any) -> reg.VersionState:
@@ -121,7 +122,7 @@ def test_pages_walk_every_item_once() -> None:
     ("s3://b/../x", True), ("s3://b/%2e%2e/x", True), ("s3://b/%252E%252E/x", True), ("C:\\m\\..\\x", True),
     ("..", True), ("s3://b/..x/y", False), ("runs:/r/model", False), ("s3://b/a.b/c", False)])
 def test_sources_with_parent_segments_are_found(source: str, climbing: bool) -> None:
-    assert climbs(source) is climbing
+    assert has_relative_path(source) is climbing
 
 
 @pytest.mark.parametrize("source,model_id", [
@@ -132,10 +133,11 @@ def test_logged_model_references(source: str, model_id: str | None) -> None:
 
 
 def test_model_versions_tag_lists_each_version_once() -> None:
-    one = {"name": "a", "version": "1"}
-    assert json.loads(unique_model_versions("", one)) == [one]
+    one = {"name": "a", "version": 1}
+    assert unique_model_versions("", one) == '[{"name": "a", "version": 1}]'  # MLflow's server writes numbers
     assert json.loads(unique_model_versions(json.dumps([one, one]), one)) == [one]
+    assert json.loads(unique_model_versions(json.dumps([one]), {"name": "a", "version": "1"})) == [one]
     assert json.loads(unique_model_versions(json.dumps([one]), {"name": "a", "version": "2"})) == [
-        one, {"name": "a", "version": "2"}]
+        one, {"name": "a", "version": 2}]
     assert unique_model_versions("not json", one) == "not json"
     assert unique_model_versions('{"a": 1}') == '{"a": 1}'

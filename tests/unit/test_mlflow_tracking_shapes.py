@@ -9,6 +9,7 @@ import math
 import pytest
 
 from query.filters import Clause
+from query.mlflow_api.artifacts import attachment_headers, media_type_of
 from query.mlflow_api.common import clause_holds
 from query.mlflow_api.convert import decode_token, encode_token, proxied_location, run_json, tags_of
 from query.mlflow_api.errors import MlflowError
@@ -79,3 +80,18 @@ def test_run_json_is_mlflows_shape_with_nan_as_a_string() -> None:
     assert got["data"]["metrics"] == [{"key": "loss", "value": "NaN", "timestamp": 5, "step": 7}]
     assert got["data"]["params"] == [{"key": "p", "value": "1"}]
     assert got["inputs"] == {"dataset_inputs": [], "model_inputs": []} and got["outputs"] == {"model_outputs": []}
+
+
+@pytest.mark.parametrize(("path", "media_type"), [
+    ("a.txt", "text/plain"), ("dir/model/MLmodel", "text/plain"), ("page.html", "text/html"), ("x.json", "text/plain"),
+    ("img.png", "image/png"), ("weights", "application/octet-stream"), ("model.pkl", "application/octet-stream"),
+])
+def test_artifact_downloads_are_typed_as_mlflow_types_them(path: str, media_type: str) -> None:
+    assert media_type_of(path) == media_type
+
+
+def test_artifact_downloads_are_attachments_never_sniffed() -> None:
+    assert attachment_headers("d/a.txt") == {"Content-Disposition": "attachment; filename=a.txt",
+                                             "X-Content-Type-Options": "nosniff"}
+    assert attachment_headers("my file.txt")["Content-Disposition"] == 'attachment; filename="my file.txt"'
+    assert attachment_headers("日本.txt")["Content-Disposition"].endswith("filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt")

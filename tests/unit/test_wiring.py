@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("producer", "tracking", "ingest", "query", "registry")
+PACKAGES = ("producer", "tracking", "ingest", "query", "registry", "auth")
 _MUTATORS = {"append", "extend", "update", "setdefault", "add", "insert", "register"}
 
 
@@ -70,4 +70,4 @@ def test_importing_everything_changes_no_table_and_wiring_is_explicit() -> None:
     assert {"metrics_logged", "run_created", "experiment_tag_deleted", "run_inputs_logged"} <= set(
         got["before"]["projectors"])
     assert {"run_inputs", "model_metrics", "metric_points"} <= set(got["before"]["tables"])
-    assert got["routers"][1] >= 6 and got["hooks"] == ["start_registry", "start_sql"]
+    assert got["routers"][1] >= 6 and got["hooks"] == ["start_auth", "start_registry", "start_sql"]

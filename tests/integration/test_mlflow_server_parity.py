@@ -1,0 +1,117 @@
+"""Behaviours MLflow's own server tests (scripts/mlflow-server-tests) check, compared with mlflow server 3.17:
+request-validation wording, experiments/search-datasets, model-version search order, logged-model default
+names, and the source rules of model-versions/create (unknown runs, local paths, runs:/ without run_id)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag
+from servers import ServerProcess
+
+pytestmark = pytest.mark.integration
+
+API = "/api/2.0/mlflow"
+
+
+@pytest.fixture(scope="module")
+def client(shared_server: ServerProcess) -> MlflowClient:
+    return MlflowClient(shared_server.url)
+
+
+@pytest.fixture(scope="module")
+def http(shared_server: ServerProcess) -> Iterator[httpx.Client]:
+    with shared_server.client() as c:
+        yield c
+
+
+def bad(http: httpx.Client, path: str, body: dict[str, object]) -> str:
+    r = http.post(API + path, json=body)
+    assert r.status_code == 400, r.text
+    assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    return str(r.json()["message"])
+
+
+def test_request_validation_speaks_mlflows_words(client: MlflowClient, http: httpx.Client) -> None:
+    run_id = client.create_run(client.create_experiment("parity-validation")).info.run_id
+    metric = {"run_id": run_id, "key": "m", "value": 1, "timestamp": 1, "step": 1}
+    assert "Invalid value 31 for parameter 'run_id' supplied" in bad(http, "/runs/log-metric", {**metric, "run_id": 31})
+    assert 'Invalid value "foo" for parameter \'step\' supplied' in bad(http, "/runs/log-metric", {**metric, "step": "foo"})
+    assert "Missing value for required parameter 'key'" in bad(http, "/runs/log-metric", {**metric, "key": None})
+    assert "Invalid value 41 for parameter 'value' supplied" in bad(
+        http, "/runs/set-tag", {"run_id": run_id, "key": "k", "value": 41})
+    assert 'Invalid value "foo" for parameter \'params\' supplied' in bad(
+        http, "/runs/log-batch", {"run_id": run_id, "params": "foo"})
+    assert "Missing value for required parameter 'metrics[0].timestamp'" in bad(
+        http, "/runs/log-batch", {"run_id": run_id, "metrics": [{"key": "mae", "value": 2.5}]})
+    assert 'Invalid value "5" for parameter \'tags\'' in bad(http, "/experiments/create", {"name": "x", "tags": "5"})
+    assert http.post(API + "/runs/set-tag", json={"run_uuid": run_id, "key": "k", "value": "v"}).status_code == 200
+
+
+def test_search_datasets(client: MlflowClient, http: httpx.Client) -> None:
+    exp = client.create_experiment("parity-datasets")
+    run_id = client.create_run(exp).info.run_id
+    client.log_inputs(run_id, [DatasetInput(Dataset(name="d1", digest="x1", source_type="t", source="s"),
+                                            [InputTag(key="mlflow.data.context", value="training")])])
+    r = http.post(API + "/experiments/search-datasets", json={"experiment_ids": [exp]})
+    assert r.json()["dataset_summaries"] == [{"experiment_id": exp, "name": "d1", "digest": "x1", "context": "training"}]
+    assert "at least one experiment_id" in bad(http, "/experiments/search-datasets", {"experiment_ids": []})
+    assert "cannot specify more than 20 experiment_ids" in bad(
+        http, "/experiments/search-datasets", {"experiment_ids": [str(i) for i in range(21)]})
+
+
+def test_model_versions_newest_update_first_and_logged_model_names(client: MlflowClient) -> None:
+    for name in ("parity-a", "parity-b"):
+        client.create_registered_model(name)
+    for name in ("parity-a", "parity-b", "parity-a"):
+        time.sleep(0.002)
+        client.create_model_version(name, "runs:/r/model", "r")
+    found = [(v.name, v.version) for v in client.search_model_versions("name LIKE 'parity-%'")]
+    assert found == [("parity-a", "2"), ("parity-b", "1"), ("parity-a", "1")]
+    named = [(v.name, v.version) for v in client.search_model_versions("name LIKE 'parity-%'", order_by=["name DESC"])]
+    assert named == [("parity-b", "1"), ("parity-a", "2"), ("parity-a", "1")]
+    model = client.create_logged_model(client.create_experiment("parity-logged"))
+    assert model.name and model.name != "model" and model.name.count("-") == 2
+    elsewhere = client.create_logged_model(model.experiment_id, source_run_id="123")  # a run elsewhere: kept
+    assert client.get_logged_model(elsewhere.model_id).source_run_id == "123"
+
+
+def test_logged_models_filtered_by_the_datasets_their_metrics_were_logged_on(client: MlflowClient) -> None:
+    exp = client.create_experiment("parity-logged-datasets")
+    on, off = client.create_logged_model(exp), client.create_logged_model(exp)
+    run_id = client.create_run(exp).info.run_id
+    client.log_metric(run_id, "m", 1.0, dataset_name="ds", dataset_digest="123", model_id=on.model_id)
+    client.log_metric(run_id, "m", 1.0, dataset_name="other", dataset_digest="9", model_id=off.model_id)
+    for datasets in ([{"dataset_name": "ds", "dataset_digest": "123"}], [{"dataset_name": "ds"}]):
+        found = client.search_logged_models(experiment_ids=[exp], datasets=datasets)
+        assert [m.model_id for m in found] == [on.model_id]
+
+
+@pytest.mark.parametrize(("source", "run_id", "message"), [
+    ("mlflow-artifacts:/0/nope/artifacts/model", "nope", "The run_id request parameter must identify"),
+    ("runs:/abc/model", None, "The run_id request parameter must identify"),
+    ("path/to/model", "run_id_1", "The run_id request parameter must identify"),
+    ("/abs/path/model", None, "To use a local path as a model version source"),
+    ("s3://bucket/../../etc", None, "an absolute path must be provided without relative path references"),
+])
+def test_version_sources_refused_like_mlflow(client: MlflowClient, http: httpx.Client, source: str,
+                                            run_id: str | None, message: str) -> None:
+    if client.search_registered_models("name = 'parity-src'") == []:
+        client.create_registered_model("parity-src")
+    body = {"name": "parity-src", "source": source, **({"run_id": run_id} if run_id else {})}
+    assert message in bad(http, "/model-versions/create", body)
+
+
+def test_version_sources_accepted(client: MlflowClient) -> None:
+    client.create_registered_model("parity-ok")
+    run = client.create_run(client.create_experiment("parity-src-run"))
+    assert client.create_model_version("parity-ok", run.info.artifact_uri + "/model", run.info.run_id).version == "1"
+    assert client.create_model_version("parity-ok", "s3://bucket/model", "no-such-run").run_id == "no-such-run"

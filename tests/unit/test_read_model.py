@@ -1,0 +1,95 @@
+"""The read model's pure parts: merging metric points into latest values, and run search in memory."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from producer import events as ev
+from producer.events import Event, Source
+from producer.ids import new_id
+from query.filters import parse_filter, parse_order_by
+from query.read_model import ReadModel, _merge_scalar, merge_points
+from query.run_search import search, supported
+
+_SRC = Source(host="t", pid=1, rank=0)
+
+
+def _event(entity: str, body: ev.Body, ts: int = 1) -> Event:
+    return Event(id=new_id(), type=body.TYPE, entity=entity, ts_ms=ts, body=body, source=_SRC)
+
+
+def test_latest_is_greatest_step_then_timestamp_then_last_written() -> None:
+    latest: dict[str, list[object]] = {}
+    merge_points(latest, ("a", "a", "a"), (1, 3, 2), (10, 5, 50), (0.1, 0.3, 0.2))
+    assert latest["a"][:6] == [0.3, 3, 50, 0.1, 0.3, None]  # step 2 after step 3: count needs ClickHouse
+    merge_points(latest, ("a", "a"), (3, 3), (5, 5), (0.9, 0.4))  # ties on (step, ts): the last written wins
+    assert latest["a"][0] == 0.4
+
+
+def test_count_is_kept_while_steps_grow_and_nan_does_not_hide_min_max() -> None:
+    latest: dict[str, list[object]] = {}
+    merge_points(latest, ("k",) * 4, (0, 1, 2, 3), (1, 2, 3, 4), (float("nan"), 2.0, -1.0, 5.0))
+    value, step, ts, vmin, vmax, count = latest["k"][:6]
+    assert (value, step, ts, vmin, vmax, count) == (5.0, 3, 4, -1.0, 5.0, 4)
+    nan_only: dict[str, list[object]] = {}
+    merge_points(nan_only, ("k",), (0,), (1,), (float("nan"),))
+    assert math.isnan(nan_only["k"][0])  # type: ignore[arg-type]
+
+
+def test_model_folds_runs_and_serves_search() -> None:
+    m = ReadModel()
+    m.apply([_event("e1", ev.ExperimentCreated(name="exp"))])
+    for rid, lr, loss, start in (("r1", "0.1", 0.5, 1), ("r2", "0.2", 0.1, 2), ("r3", "0.3", float("nan"), 3)):
+        m.apply([_event(rid, ev.RunCreated(experiment_id="e1", name=f"run_{rid}", start_time_ms=start)),
+                 _event(rid, ev.ParamsLogged(params=(("lr", lr),))),
+                 _event(rid, ev.MetricsLogged(keys=("loss",), steps=(0,), timestamps_ms=(1,), values=(loss,)))])
+    m.apply([_event("r4", ev.RunCreated(experiment_id="e1", start_time_ms=4))])
+    m.apply([_event("r2", ev.RunDeleted())])
+    stages = ("active",)
+    by_loss = search(m.state.runs.values(), m.latest, ["e1"], (), parse_order_by(["metrics.loss ASC"]), stages, 10, 0)
+    assert by_loss == ["r1", "r3", "r4"]  # values, then NaN, then runs without the metric
+    desc = search(m.state.runs.values(), m.latest, ["e1"], (), parse_order_by(["metrics.loss DESC"]), stages, 10, 0)
+    assert desc == ["r1", "r3", "r4"]
+    assert search(m.state.runs.values(), m.latest, ["e1"], parse_filter("params.lr LIKE '0.%'"), (),
+                  ("active", "deleted"), 10, 0) == ["r3", "r2", "r1"]  # default order: start_time DESC
+    assert search(m.state.runs.values(), m.latest, ["e1"], parse_filter("attributes.run_name LIKE 'run\\_r_'"),
+                  (), stages, 1, 1) == ["r1"]
+    assert [e.name for e in m.experiments(stages)] == ["exp"]
+    assert m.metrics("r1")["loss"]["value"] == 0.5
+
+
+def test_searches_the_model_cannot_answer_go_to_sql() -> None:
+    assert not supported(parse_filter("datasets.name = 'd'"), ())
+    assert not supported(parse_filter("metrics.loss IN ('1')"), ())
+    assert supported(parse_filter("metrics.loss < 1 AND tags.t = 'x'"), parse_order_by(["params.p"]))
+
+
+_finite_or_not = st.one_of(st.floats(-5, 5), st.sampled_from([float("nan"), float("inf"), -float("inf"), 0.5]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.integers(0, 40), st.integers(0, 3),
+                                   _finite_or_not), min_size=40, max_size=300), min_size=1, max_size=4),
+       st.booleans())
+def test_numpy_merge_equals_point_by_point(batches: list[list[tuple[str, int, int, float]]], ordered: bool) -> None:
+    fast: dict[str, list[object]] = {}
+    slow: dict[str, list[object]] = {}
+    steps_seen: dict[str, set[int]] = {}
+    for i, raw in enumerate(batches):
+        # ordered: training loops log growing steps, and the count stays exact
+        batch = [(k, 1000 * i + j, t, v) for j, (k, _, t, v) in enumerate(raw)] if ordered else raw
+        keys, steps, ts, values = (tuple(c) for c in zip(*batch, strict=True))
+        merge_points(fast, keys, steps, ts, values)
+        _merge_scalar(slow, keys, steps, ts, values)
+        for k, step in zip(keys, steps, strict=True):
+            steps_seen.setdefault(k, set()).add(step)
+    assert fast.keys() == slow.keys()
+    for k, f in fast.items():
+        s = slow[k]
+        assert [repr(x) for x in f[:5] + f[6:]] == [repr(x) for x in s[:5] + s[6:]], k
+        assert f[5] in (None, len(steps_seen[k])) and s[5] in (None, len(steps_seen[k])), k
+        if s[5] is not None or ordered:
+            assert f[5] == len(steps_seen[k]), k  # numpy's count is exact wherever the scalar one is
