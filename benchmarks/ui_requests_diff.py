@@ -23,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from browser import drain_requests, new_driver
+from browser import NetworkLog, new_driver
 from mlflow import MlflowClient
 from servers import ServerProcess, free_port, wait_http
 
@@ -69,13 +69,15 @@ def record(url: str, settle_s: float) -> dict[int, Counter[str]]:
             "localStorage.setItem('mlflow.workflowType_v1', JSON.stringify('machine_learning'));"
             "localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');"
             "localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');")
-        drain_requests(driver)
+        network = NetworkLog(driver)
         for i, page in enumerate(pages(data)):
+            since = network.mark()
             driver.get(f"{url}/{page}")
             driver.refresh()
             time.sleep(settle_s)
+            got = network.settle(since, quiet_s=1.0, timeout_s=60)
             out[i] = Counter(f"{r.method} {r.path} -> {r.status if r.status is not None else r.error or 'pending'}"
-                             for r in drain_requests(driver) if "/static-files/" not in r.path)
+                             for r in got if "/static-files/" not in r.path)
     finally:
         driver.quit()
     return out

@@ -16,7 +16,7 @@ from ..auth.guard import principal_of
 from ..auth.service import AuthService, auth_service
 from ..routes.registry import actor_of
 from ..services import Services
-from .errors import invalid
+from .errors import MlflowError, invalid
 from .request import required_str
 from .routing import mlflow_route
 
@@ -74,10 +74,11 @@ def get_user(services: Services, params: dict[str, Any], request: Request) -> di
 
 @mlflow_route(router, "/users/current", "GET")
 def current_user(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
-    """The caller."""
+    """The caller. With authentication off there is no such endpoint, as on the stock server (which registers
+    the users routes only with its basic-auth app): 404, which the web UI reads as "no logins"."""
     principal = principal_of(request)
     if principal is None:
-        raise invalid("authentication is off: there is no current user")
+        raise MlflowError("ENDPOINT_NOT_FOUND", "authentication is off: there is no current user", status=404)
     state = _svc(services).state()
     return {"user": user_json(state, _user(state, principal.username))}
 

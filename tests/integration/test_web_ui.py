@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import Request, browser_missing, console_errors, drain_requests, new_driver
+from browser import NetworkLog, Request, browser_missing, console_errors, new_driver
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from selenium.common.exceptions import TimeoutException
@@ -77,6 +77,11 @@ def data(shared_server: ServerProcess) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
+def network(driver: WebDriver) -> NetworkLog:
+    return NetworkLog(driver)
+
+
+@pytest.fixture(scope="module")
 def driver(data: dict[str, Any]) -> Iterator[WebDriver]:
     d = new_driver()
     try:
@@ -89,7 +94,6 @@ def driver(data: dict[str, Any]) -> Iterator[WebDriver]:
             "localStorage.setItem('mlflow.workflowType_v1', JSON.stringify('machine_learning'));"
             "localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');"
             "localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');")
-        drain_requests(d)
         console_errors(d)
         yield d
     finally:
@@ -99,8 +103,9 @@ def driver(data: dict[str, Any]) -> Iterator[WebDriver]:
 class Page:
     """One page visit: what it requested, checked when the page settles."""
 
-    def __init__(self, driver: WebDriver, base: str) -> None:
-        self.d, self.base = driver, base
+    def __init__(self, driver: WebDriver, base: str, network: NetworkLog) -> None:
+        self.d, self.base, self.network = driver, base, network
+        self.since = network.mark()
         self.requests: list[Request] = []
 
     def open(self, route: str, *texts: str, timeout_s: float = 30.0, reload: bool = False) -> Page:
@@ -132,26 +137,16 @@ class Page:
         self.d.execute_script("arguments[0].scrollIntoView({block: 'center'});", el)
         el.click()
 
-    def settle(self, quiet_s: float = 0.8, timeout_s: float = 20.0) -> list[Request]:
-        """Wait until every request got its answer and none was sent for ``quiet_s``; then check them all."""
-        deadline = time.monotonic() + timeout_s
-        last_new = time.monotonic()
-        while time.monotonic() < deadline:
-            got = drain_requests(self.d)
-            if got:
-                self.requests.extend(got)
-                last_new = time.monotonic()
-            pending = [r for r in self.requests if r.status is None and not r.error]
-            if not pending and time.monotonic() - last_new >= quiet_s:
-                break
-            time.sleep(0.2)
+    def settle(self, quiet_s: float = 0.8, timeout_s: float = 30.0) -> list[Request]:
+        """Wait until every request of this visit got its answer and none was sent for ``quiet_s``; check."""
+        self.requests = self.network.settle(self.since, quiet_s, timeout_s)
         self.check()
         return self.requests
 
     def check(self) -> None:
         bad = [str(r) for r in self.requests
                if (r.status is not None and r.status >= 400 and not (r.status == 404 and r.path in STOCK_404))
-               or (r.status is None and r.error)]
+               or (r.status is None and r.error != "net::ERR_ABORTED" and not r.in_worker)]  # aborted: by our reloads
         severe = [e for e in console_errors(self.d) if not any(p in e and "404" in e for p in STOCK_404)]
         assert not bad and not severe, f"{self.d.current_url}\nfailed requests: {bad}\nconsole errors: {severe}"
 
@@ -175,8 +170,8 @@ class Page:
 
 
 @pytest.fixture
-def page(driver: WebDriver, data: dict[str, Any]) -> Page:
-    return Page(driver, data["url"])
+def page(driver: WebDriver, data: dict[str, Any], network: NetworkLog) -> Page:
+    return Page(driver, data["url"], network)
 
 
 def test_experiments_list(page: Page, data: dict[str, Any]) -> None:

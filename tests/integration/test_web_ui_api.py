@@ -15,6 +15,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from servers import ServerProcess
 
+from query.mlflow_api.web_ui import build_dir
+from query.settings import Settings
+
 pytestmark = pytest.mark.integration
 
 GET_RUN = """query GetRun($data: MlflowGetRunInput!) @component(name: "MLflow.ExperimentRunTracking") {
@@ -77,6 +80,10 @@ def test_index_static_files_and_version(logged: dict[str, Any]) -> None:
     assert js.status_code == 200 and "javascript" in js.headers["content-type"] and len(js.content) > 100_000
     assert "max-age=2419200" in js.headers["cache-control"]
     assert http.get("/static-files/favicon.ico").status_code == 200
+    folder = build_dir(Settings())
+    assert folder is not None
+    worker = next(p.name for p in folder.glob("*.worker.js"))
+    assert http.get(f"/static-files/{worker}").status_code == 200  # the UI loads it in a web worker
     assert http.get("/static-files/nope.js").status_code == 404
     assert http.get("/static-files/../../../../etc/passwd").status_code == 404
     import mlflow
@@ -98,6 +105,7 @@ def test_without_the_build_the_index_says_how_to_get_it(tmp_path: Path) -> None:
 
 def test_ui_telemetry_answers_as_the_stock_server_with_telemetry_off(logged: dict[str, Any]) -> None:
     http: httpx.Client = logged["http"]
+    _error(http.get("/ajax-api/2.0/mlflow/users/current"), 404, "ENDPOINT_NOT_FOUND")  # no logins: as stock
     assert http.get("/ajax-api/3.0/mlflow/ui-telemetry").json() == {
         "disable_ui_telemetry": True, "disable_ui_events": [], "ui_rollout_percentage": 0}
     assert http.post("/ajax-api/3.0/mlflow/ui-telemetry", json={"records": [{"x": 1}]}).json() == {
@@ -290,7 +298,7 @@ def test_graphql_refuses_malformed_requests(logged: dict[str, Any]) -> None:
 def test_search_datasets(logged: dict[str, Any]) -> None:
     http: httpx.Client = logged["http"]
     url = "/ajax-api/2.0/mlflow/experiments/search-datasets"
-    assert http.post(url, json={"experiment_ids": [logged["exp"]]}).json() == {}
+    assert http.post(url, json={"experiment_ids": [logged["exp"]]}).json().get("dataset_summaries", []) == []
     _error(http.post(url, json={}), 400, "INVALID_PARAMETER_VALUE")
     _error(http.post(url, json={"experiment_ids": [str(i) for i in range(21)]}), 400, "INVALID_PARAMETER_VALUE")
     _error(http.post(url, json={"experiment_ids": 5}), 400, "INVALID_PARAMETER_VALUE")
