@@ -286,3 +286,30 @@ def test_cli_creates_the_first_admin_then_the_server_needs_no_password_in_its_en
         assert events[0]["actor"].startswith("runledger-cli:") and events[0]["type"] == "auth_user_created"
     finally:
         s.stop()
+
+
+def test_runledger_producer_sends_the_mlflow_credentials(srv: ServerProcess, tmp_path: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import producer
+    from producer.errors import ContractError
+    from producer.transport import HttpTransport
+
+    with httpx.Client(base_url=srv.url, auth=ADMIN) as c:
+        ok(c.post(f"{M}/users/create", json={"username": "trainer", "password": "trainer-password"}))
+        token = ok(c.post("/api/v1/auth/tokens", json={"username": "trainer", "name": "job"}))["token"]
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
+    run = producer.start_run(experiment="trainer-exp", tracking_uri=srv.url, spill_dir=str(tmp_path))
+    run.log_metrics({"loss": 0.5}, step=0)
+    run.log_metrics({"loss": 0.25}, step=1)
+    run.finish()
+    assert producer.get_producer(srv.url).refusals == []
+    state = ok(httpx.get(srv.url + f"/api/v1/runs/{run.run_id}", headers={"Authorization": f"Bearer {token}"}))
+    assert state["metrics"]["loss"]["count"] == 2 and state["status"] == "FINISHED"
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+    anonymous = HttpTransport(srv.url)
+    try:
+        with pytest.raises(ContractError, match="401"):
+            anonymous.send([])
+    finally:
+        anonymous.close()
