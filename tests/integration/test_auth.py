@@ -313,3 +313,16 @@ def test_runledger_producer_sends_the_mlflow_credentials(srv: ServerProcess, tmp
             anonymous.send([])
     finally:
         anonymous.close()
+
+
+def test_serving_beyond_loopback_without_auth_warns(tmp_path: Any) -> None:
+    s = ServerProcess(tmp_path / "data", extra_args=["--host", "0.0.0.0"]).start()
+    try:
+        assert "WARNING: serving on 0.0.0.0 without --auth" in s.logs()
+    finally:
+        s.stop()
+    quiet = ServerProcess(tmp_path / "data2").start()
+    try:
+        assert "without --auth" not in quiet.logs()
+    finally:
+        quiet.stop()
