@@ -100,7 +100,8 @@ async def _authenticate(service: AuthService, scope: Scope) -> Principal:
         delay = service.throttle.delay_s(keys, time.monotonic())
         if delay:
             await asyncio.sleep(delay)
-        principal = await run_in_threadpool(service.verify, creds)
+        async with service.verify_slots:
+            principal = await run_in_threadpool(service.verify, creds)
     except UnauthenticatedError:
         service.throttle.failed(keys, time.monotonic())
         raise
