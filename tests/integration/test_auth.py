@@ -326,3 +326,16 @@ def test_serving_beyond_loopback_without_auth_warns(tmp_path: Any) -> None:
         assert "without --auth" not in quiet.logs()
     finally:
         quiet.stop()
+
+
+def test_a_renamed_model_keeps_its_grants(srv: ServerProcess) -> None:
+    with httpx.Client(base_url=srv.url, auth=ADMIN) as c:
+        ok(c.post(f"{M}/users/create", json={"username": "fay", "password": "fay-password"}))
+        ok(c.post(f"{M}/registered-models/create", json={"name": "churn"}))
+        ok(c.post(f"{M}/registered-models/permissions/create",
+                  json={"name": "churn", "username": "fay", "permission": "NO_PERMISSIONS"}))
+        ok(c.post(f"{M}/registered-models/rename", json={"name": "churn", "new_name": "churn-v2"}))
+        got = ok(c.get(f"{M}/registered-models/permissions/get", params={"name": "churn-v2", "username": "fay"}))
+        assert got["registered_model_permission"]["permission"] == "NO_PERMISSIONS"
+    r = httpx.get(srv.url + f"{M}/registered-models/get", params={"name": "churn-v2"}, auth=("fay", "fay-password"))
+    assert r.status_code == 403
