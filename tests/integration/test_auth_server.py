@@ -232,7 +232,16 @@ def test_sql_rows_only_of_readable_experiments_in_every_view(srv: ServerProcess)
     assert closed["run"] not in str(joined) and opened["run"] in str(joined)
 
 
-def test_failed_logins_slow_down_without_blocking_others(srv: ServerProcess) -> None:
+def test_failed_logins_slow_down_without_blocking_others(tmp_path: Any) -> None:
+    # Its own server: the backoff it provokes is per client address too, and every test here comes from 127.0.0.1.
+    srv = ServerProcess(tmp_path / "data", extra_args=["--auth"], env={"RUNLEDGER_ADMIN_PASSWORD": ADMIN[1]}).start()
+    try:
+        _slowed_down(srv)
+    finally:
+        srv.stop()
+
+
+def _slowed_down(srv: ServerProcess) -> None:
     with httpx.Client(base_url=srv.url, auth=ADMIN) as c:
         ok(c.post(f"{M}/users/create", json={"username": "target", "password": "target-password"}))
         ok(c.get("/api/v1/auth/me"))  # admin's login is cached from here on
