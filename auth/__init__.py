@@ -52,6 +52,7 @@ from ._decide import (
     delete_experiment_permission,
     delete_model_permission,
     delete_user,
+    move_model_grants,
     revoke_token,
     set_experiment_permission,
     set_model_permission,
@@ -70,7 +71,7 @@ __all__ = [
     "cache_key", "looks_like_token",
     "MIN_PASSWORD_LEN", "check_username", "check_password", "create_user", "update_password", "update_admin",
     "delete_user", "set_experiment_permission", "delete_experiment_permission", "set_model_permission",
-    "delete_model_permission", "create_token", "revoke_token",
+    "delete_model_permission", "move_model_grants", "create_token", "revoke_token",
     "hash_password", "verify_password",
     "LoginThrottle",
 ]

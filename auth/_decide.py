@@ -17,7 +17,7 @@ from ._state import AuthState
 
 __all__ = ["check_username", "check_password", "create_user", "update_password", "update_admin", "delete_user",
            "set_experiment_permission", "delete_experiment_permission", "set_model_permission",
-           "delete_model_permission", "create_token", "revoke_token", "MIN_PASSWORD_LEN"]
+           "delete_model_permission", "move_model_grants", "create_token", "revoke_token", "MIN_PASSWORD_LEN"]
 
 MIN_PASSWORD_LEN = 8
 
@@ -122,6 +122,17 @@ def delete_model_permission(state: AuthState, name: str, username: str) -> list[
     if (name, username) not in state.model_permissions:
         raise NotFoundError(f"Registered model permission with name={name} and username={username} not found")
     return [ae.RegisteredModelPermissionDeleted(name=name, username=username)]
+
+
+def move_model_grants(state: AuthState, old_name: str, new_name: str) -> list[Body]:
+    """After a registered model's rename, its grants follow it (as MLflow's app does): each becomes a grant
+    on the new name, and the old name's grant is removed (a later model of the old name starts bare)."""
+    out: list[Body] = []
+    for (name, username), permission in sorted(state.model_permissions.items()):
+        if name == old_name:
+            out.append(ae.RegisteredModelPermissionSet(name=new_name, username=username, permission=permission))
+            out.append(ae.RegisteredModelPermissionDeleted(name=old_name, username=username))
+    return out
 
 
 def create_token(state: AuthState, username: str, token_id: str, name: str, token_sha256: str) -> list[Body]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import httpx
 import orjson
 
+from .credentials import auth_headers
 from .errors import ContractError, TransientError
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def run_sql(sql: str, fmt: str = "arrow", *, tracking_uri: str | None = None, ti
     url = (tracking_uri or default_tracking_uri()).rstrip("/") + "/api/v1/sql"
     try:
         resp = httpx.post(url, content=orjson.dumps({"sql": sql, "format": fmt}),
-                          headers={"content-type": "application/json"}, timeout=timeout_s)
+                          headers={"content-type": "application/json", **auth_headers()}, timeout=timeout_s)
     except httpx.HTTPError as exc:
         raise TransientError(f"{url} unreachable: {exc!r}") from exc
     if resp.status_code == 200:

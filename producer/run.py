@@ -7,7 +7,6 @@ bounded buffer and returns. A background :class:`Sender` delivers batches.
 from __future__ import annotations
 
 import atexit
-import base64
 import getpass
 import logging
 import os
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 
 from .accumulator import Accumulator, OnFull
+from .credentials import auth_headers
 from .errors import ContractError, ParamConflictError
 from .events import (
     ExperimentCreated,
@@ -269,7 +269,7 @@ def _resolve_experiment(name: str, api_url: str) -> tuple[str, bool]:
         return experiment_id_for(name), True
     url = api_url.rstrip("/") + "/api/v1/experiments"
     try:
-        resp = httpx.post(url, json={"name": name}, headers=_auth_headers(), timeout=10.0)
+        resp = httpx.post(url, json={"name": name}, headers=auth_headers(), timeout=10.0)
     except httpx.HTTPError as exc:
         log.warning("runledger: %s unreachable (%r): experiment %r gets its derived id", url, exc, name)
         return experiment_id_for(name), True
@@ -279,18 +279,6 @@ def _resolve_experiment(name: str, api_url: str) -> tuple[str, bool]:
         log.warning("runledger: %s answered %d: experiment %r gets its derived id", url, resp.status_code, name)
         return experiment_id_for(name), True
     raise ContractError(f"experiment {name!r}: {url} answered {resp.status_code}: {resp.text[:300]}")
-
-
-def _auth_headers() -> dict[str, str]:
-    """The stock client's credentials from the environment (``MLFLOW_TRACKING_TOKEN`` or username/password)."""
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
-    if token:
-        return {"Authorization": f"Bearer {token}"}
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    if user and password is not None:
-        raw = base64.b64encode(f"{user}:{password}".encode()).decode()
-        return {"Authorization": f"Basic {raw}"}
-    return {}
 
 
 def _user() -> str:

@@ -16,6 +16,7 @@ import httpx
 import orjson
 
 from .codec import encode_batch
+from .credentials import auth_headers
 from .errors import ContractError, TransientError
 from .events import Event
 
@@ -37,11 +38,12 @@ class Transport(Protocol):
 
 
 class HttpTransport:
-    """POSTs batches to ``{base_url}/api/v1/ingest`` (a runledger server's gateway)."""
+    """POSTs batches to ``{base_url}/api/v1/ingest`` (a runledger server's gateway), with the credentials of
+    :func:`producer.credentials.auth_headers` when set."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 30.0) -> None:
         self.url = base_url.rstrip("/") + "/api/v1/ingest"
-        self._client = httpx.Client(timeout=timeout_s, headers={"content-type": "application/json"})
+        self._client = httpx.Client(timeout=timeout_s, headers={"content-type": "application/json", **auth_headers()})
 
     def send(self, events: Sequence[Event]) -> list[Refusal]:
         try:

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from producer.credentials import auth_headers
 from producer.errors import ContractError, NotFoundError, RunledgerError, TransientError
 
 __all__ = ["register", "DEFAULT_URL", "table"]
@@ -46,7 +47,7 @@ def _get(url: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
     """GET a registry read; server errors become runledger errors (exit 2) with the server's message."""
     query = {k: v for k, v in params.items() if v is not None}
     try:
-        resp = httpx.get(url.rstrip("/") + path, params=query, timeout=60)
+        resp = httpx.get(url.rstrip("/") + path, params=query, headers=auth_headers(), timeout=60)
     except httpx.HTTPError as exc:
         raise TransientError(f"cannot reach the runledger server at {url}: {exc}") from exc
     if resp.status_code == 200:

@@ -33,6 +33,7 @@ from .rules import Rule, rule_for
 from .service import AuthService
 
 __all__ = ["AuthMiddleware", "authorize", "principal_of", "PRINCIPAL_KEY", "CHALLENGE", "auth_of", "grant_creator",
+           "move_model_grants",
            "readable_for", "require"]
 
 PRINCIPAL_KEY = "runledger.principal"
@@ -100,7 +101,8 @@ async def _authenticate(service: AuthService, scope: Scope) -> Principal:
         delay = service.throttle.delay_s(keys, time.monotonic())
         if delay:
             await asyncio.sleep(delay)
-        principal = await run_in_threadpool(service.verify, creds)
+        async with service.verify_slots:
+            principal = await run_in_threadpool(service.verify, creds)
     except UnauthenticatedError:
         service.throttle.failed(keys, time.monotonic())
         raise
@@ -269,6 +271,15 @@ def _allowed(service: AuthService, principal: Principal, rule: Rule, values: dic
             return True  # the route refuses the request itself
         return service.may(principal, "experiment" if kind == "experiment" else "registered_model", rid, action)
     return False
+
+
+def move_model_grants(request: Request, old_name: str, new_name: str) -> None:
+    """A renamed registered model keeps its grants under its new name (auth on or off: grants are data)."""
+    from ..routes.registry import actor_of
+
+    service = getattr(getattr(request.app.state, "services", None), "extras", {}).get("auth")
+    if isinstance(service, AuthService) and old_name != new_name:
+        service.execute(lambda s: auth.move_model_grants(s, old_name, new_name), actor_of(request))
 
 
 def grant_creator(request: Request, kind: auth.ResourceKind, resource_id: str) -> None:

@@ -21,7 +21,9 @@ the credential checks with their caches.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -59,6 +61,9 @@ class AuthService:
         self.default_permission = default_permission
         self.refresh_s = refresh_s
         self.throttle = auth.LoginThrottle()
+        self.verify_slots = asyncio.Semaphore(max(1, (os.cpu_count() or 2) // 2))
+        """At most this many argon2 checks at once (each takes ~64 MiB and a core for a while): a flood of
+        wrong passwords waits its turn instead of taking every core and the memory."""
         self._state = auth.EMPTY
         self._lock = threading.Lock()
         self._verified: OrderedDict[bytes, str] = OrderedDict()

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 
 import registry as reg
 
-from ..auth.guard import grant_creator, readable_for
+from ..auth.guard import grant_creator, move_model_grants, readable_for
 from ..filters import Clause, parse_filter
 from ..registry_startup import registry_service
 from ..services import Services
@@ -60,8 +60,9 @@ def get_registered_model(services: Services, params: dict[str, Any], request: Re
 @mlflow_route(router, "/registered-models/rename", "POST")
 def rename_registered_model(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Rename a registered model (its versions and audit trail follow)."""
-    new_name = required_str(params, "new_name")
-    execute(services, request, reg.RenameModel(name=required_str(params, "name"), new_name=new_name))
+    new_name, old_name = required_str(params, "new_name"), required_str(params, "name")
+    execute(services, request, reg.RenameModel(name=old_name, new_name=new_name))
+    move_model_grants(request, old_name, new_name)
     return {"registered_model": model_json(model_named(services, new_name))}
 
 

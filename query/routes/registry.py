@@ -28,7 +28,7 @@ import registry as reg
 from producer.errors import ContractError, NotFoundError
 from registry.service import RegistryService
 
-from ..auth.guard import grant_creator, principal_of, readable_for
+from ..auth.guard import grant_creator, move_model_grants, principal_of, readable_for
 from ..errors_http import parse_time_ms
 from ..registry_json import entry_json, event_json, model_json, version_json
 from ..registry_startup import registry_service
@@ -149,7 +149,9 @@ async def create_model(body: NewModel, request: Request, service: RegistryServic
 
 @router.post("/models/{name}/rename", summary="Rename a registered model (its id, versions and trail stay)")
 async def rename_model(name: str, body: Rename, request: Request, service: RegistryService = Depends(_service)) -> Any:
-    return await _run(service, request, reg.RenameModel(name=name, new_name=body.new_name))
+    out = await _run(service, request, reg.RenameModel(name=name, new_name=body.new_name))
+    await run_in_threadpool(move_model_grants, request, name, body.new_name)
+    return out
 
 
 @router.patch("/models/{name}", summary="Update a registered model's description")

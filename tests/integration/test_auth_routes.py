@@ -112,7 +112,7 @@ def _fill(endpoint: Endpoint, w: dict[str, Any], role: str) -> tuple[str, dict[s
                               "resource_id": w["exp"], "permission": "READ", "key": "k", "value": "v",
                               "version": "1", "max_results": 1}
     if endpoint.route_path == "/api/v1/auth/tokens":
-        params = {"name": "ci"}  # a token for oneself (another user's needs an admin: test_auth.py)
+        params = {"name": "ci"}  # a token for oneself (another user's needs an admin: test_auth_server.py)
     if endpoint.route_path in ("/api/v1/experiments", "/experiments/create", "/registered-models/create",
                                "/api/v1/registry/models") and endpoint.method == "POST":
         params["name"] = f"created-by-{role}"  # its own new resource (ensuring one it may not read is a 403)

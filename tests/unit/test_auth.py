@@ -174,3 +174,14 @@ def test_argon2_hash_verifies_only_its_password() -> None:
     assert auth.verify_password(h, "correct horse")
     assert not auth.verify_password(h, "wrong horse")
     assert not auth.verify_password("not-a-hash", "correct horse")
+
+
+def test_grants_follow_a_renamed_model() -> None:
+    s = auth.fold(_story()[:6] + _events([ae.RegisteredModelPermissionSet(name="fraud", username="ana",
+                                                                           permission="READ")], start_ms=100))
+    bodies = auth.move_model_grants(s, "fraud", "fraud-v2")
+    moved = auth.fold(_events(bodies, start_ms=200), s)
+    assert {k: v for k, v in moved.model_permissions.items() if k[0] == "fraud-v2"} == {
+        ("fraud-v2", "ana"): "READ", ("fraud-v2", "bob"): "EDIT"}
+    assert not any(k[0] == "fraud" for k in moved.model_permissions)
+    assert auth.move_model_grants(moved, "fraud", "x") == []

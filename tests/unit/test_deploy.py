@@ -130,3 +130,11 @@ def test_the_dockerfile_copies_what_exists_and_installs_extras_that_exist() -> N
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text().splitlines()
     assert "*" in ignore, "the build context leaves .venv, .git and data folders out"
     assert {f"!{src}" for sources in copies for src in sources} <= set(ignore), "but keeps what the COPYs need"
+
+
+def test_the_query_service_runs_with_auth_and_no_default_admin_password() -> None:
+    query = compose()["services"]["query"]
+    assert "--auth" in query["command"] and Settings.from_env(env_file()).auth is True
+    password = query["environment"]["RUNLEDGER_ADMIN_PASSWORD"]
+    assert password.startswith("${RUNLEDGER_ADMIN_PASSWORD:?"), "the first admin's password must come from the shell"
+    assert "RUNLEDGER_ADMIN_PASSWORD" not in env_file()

@@ -232,7 +232,16 @@ def test_sql_rows_only_of_readable_experiments_in_every_view(srv: ServerProcess)
     assert closed["run"] not in str(joined) and opened["run"] in str(joined)
 
 
-def test_failed_logins_slow_down_without_blocking_others(srv: ServerProcess) -> None:
+def test_failed_logins_slow_down_without_blocking_others(tmp_path: Any) -> None:
+    # Its own server: the backoff it provokes is per client address too, and every test here comes from 127.0.0.1.
+    srv = ServerProcess(tmp_path / "data", extra_args=["--auth"], env={"RUNLEDGER_ADMIN_PASSWORD": ADMIN[1]}).start()
+    try:
+        _slowed_down(srv)
+    finally:
+        srv.stop()
+
+
+def _slowed_down(srv: ServerProcess) -> None:
     with httpx.Client(base_url=srv.url, auth=ADMIN) as c:
         ok(c.post(f"{M}/users/create", json={"username": "target", "password": "target-password"}))
         ok(c.get("/api/v1/auth/me"))  # admin's login is cached from here on
@@ -306,3 +315,56 @@ def test_graphql_applies_the_rest_rule_of_each_field(srv: ServerProcess) -> None
     r = httpx.get(srv.url + f"{M}/runs/get", params={"run_id": run_id}, auth=("gina", "gina-password"), timeout=60)
     assert r.status_code == 403
     assert httpx.post(srv.url + "/graphql", json=query).status_code == 401
+
+
+def test_runledger_producer_sends_the_mlflow_credentials(srv: ServerProcess, tmp_path: Any,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import producer
+    from producer.errors import ContractError
+    from producer.transport import HttpTransport
+
+    with httpx.Client(base_url=srv.url, auth=ADMIN) as c:
+        ok(c.post(f"{M}/users/create", json={"username": "trainer", "password": "trainer-password"}))
+        token = ok(c.post("/api/v1/auth/tokens", json={"username": "trainer", "name": "job"}))["token"]
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", token)
+    run = producer.start_run(experiment="trainer-exp", tracking_uri=srv.url, spill_dir=str(tmp_path))
+    run.log_metrics({"loss": 0.5}, step=0)
+    run.log_metrics({"loss": 0.25}, step=1)
+    run.finish()
+    assert producer.get_producer(srv.url).refusals == []
+    state = ok(httpx.get(srv.url + f"/api/v1/runs/{run.run_id}", headers={"Authorization": f"Bearer {token}"}))
+    assert state["metrics"]["loss"]["count"] == 2 and state["status"] == "FINISHED"
+    monkeypatch.delenv("MLFLOW_TRACKING_TOKEN")
+    anonymous = HttpTransport(srv.url)
+    try:
+        with pytest.raises(ContractError, match="401"):
+            anonymous.send([])
+    finally:
+        anonymous.close()
+
+
+def test_serving_beyond_loopback_without_auth_warns(tmp_path: Any) -> None:
+    s = ServerProcess(tmp_path / "data", extra_args=["--host", "0.0.0.0"]).start()
+    try:
+        assert "WARNING: serving on 0.0.0.0 without --auth" in s.logs()
+    finally:
+        s.stop()
+    quiet = ServerProcess(tmp_path / "data2").start()
+    try:
+        assert "without --auth" not in quiet.logs()
+    finally:
+        quiet.stop()
+
+
+def test_a_renamed_model_keeps_its_grants(srv: ServerProcess) -> None:
+    with httpx.Client(base_url=srv.url, auth=ADMIN) as c:
+        ok(c.post(f"{M}/users/create", json={"username": "fay", "password": "fay-password"}))
+        ok(c.post(f"{M}/registered-models/create", json={"name": "churn"}))
+        ok(c.post(f"{M}/registered-models/permissions/create",
+                  json={"name": "churn", "username": "fay", "permission": "NO_PERMISSIONS"}))
+        ok(c.post(f"{M}/registered-models/rename", json={"name": "churn", "new_name": "churn-v2"}))
+        got = ok(c.get(f"{M}/registered-models/permissions/get", params={"name": "churn-v2", "username": "fay"}))
+        assert got["registered_model_permission"]["permission"] == "NO_PERMISSIONS"
+    r = httpx.get(srv.url + f"{M}/registered-models/get", params={"name": "churn-v2"}, auth=("fay", "fay-password"))
+    assert r.status_code == 403
