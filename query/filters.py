@@ -159,7 +159,8 @@ class _Parser:
         else:
             kind, key = "attribute", t.text
         if kind == "attribute" and key not in self.attributes:
-            raise FilterError(f"unknown attribute {key!r}; valid: {', '.join(sorted(self.attributes))}")
+            raise FilterError(f"Invalid attribute key '{key}' specified. Valid keys are "  # MLflow's wording
+                              f"'{', '.join(sorted(self.attributes))}'")
         if kind == "dataset":
             if self.attributes is not RUN_ATTRIBUTES:
                 raise FilterError("datasets.* filters apply to run searches only")
