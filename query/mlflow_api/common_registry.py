@@ -31,7 +31,8 @@ __all__ = ["MODEL_ATTRIBUTES", "VERSION_ATTRIBUTES", "execute", "model_named", "
 T = TypeVar("T")
 
 #: Filter / order_by attribute -> ``ModelState`` field.
-MODEL_ATTRIBUTES = {"name": "name", "creation_timestamp": "created_ms", "last_updated_timestamp": "updated_ms"}
+MODEL_ATTRIBUTES = {"name": "name", "creation_timestamp": "created_ms", "last_updated_timestamp": "updated_ms",
+                    "timestamp": "updated_ms"}  # MLflow's order_by alias
 #: Filter / order_by attribute -> ``VersionState`` field (``name`` is the model's).
 VERSION_ATTRIBUTES = {"name": "name", "version": "version", "version_number": "version", "run_id": "run_id",
                       "source": "source", "source_path": "source", "current_stage": "stage", "model_id": "model_id",
