@@ -634,3 +634,22 @@ def test_public_surface_is_exactly_dunder_all() -> None:
     modules = {n for n in public if type(getattr(r, n)).__name__ == "module"}
     assert set(r.__all__) == public - modules
     assert len(r.__all__) == len(set(r.__all__))
+
+
+def test_last_updated_times_follow_mlflow(iris: Registry) -> None:
+    """MLflow's last_updated_timestamp: a registered model's moves with versions (created, staged, deleted),
+    its name and description, not with tags or aliases; a version's with its stage and description only."""
+    created = iris.now_ms  # version 3 was the last change
+    for command in (r.SetModelTag(name="iris", key="k", value="v"), r.SetAlias(name="iris", alias="a", version=1),
+                    r.SetVersionTag(name="iris", version=1, key="k", value="v"),
+                    r.UpdateVersionDescription(name="iris", version=1, description="d")):
+        iris.do(command)
+    assert iris.model().updated_ms == created
+    assert iris.version(1).updated_ms == iris.now_ms  # the description
+    described = iris.now_ms
+    iris.do(r.SetVersionTag(name="iris", version=1, key="k2", value="v"))
+    assert iris.version(1).updated_ms == described
+    iris.do(r.TransitionStage(name="iris", version=1, stage="Staging"))
+    assert iris.model().updated_ms == iris.version(1).updated_ms == iris.now_ms
+    iris.do(r.DeleteVersion(name="iris", version=2))
+    assert iris.model().updated_ms == iris.now_ms
