@@ -94,20 +94,16 @@ def project_registry_event(e: Event, batch: Batch) -> None:
         rows.model(name=b.new_name, updated_ms=ts)
     elif isinstance(b, rev.RegisteredModelDescriptionUpdated):
         rows.model(description=b.description, updated_ms=ts)
-    elif isinstance(b, rev.RegisteredModelTagSet):
+    elif isinstance(b, rev.RegisteredModelTagSet):  # tags and aliases leave updated_ms, as in MLflow
         rows.model_key(f"tag.{b.key}", b.value)
-        rows.model(updated_ms=ts)
     elif isinstance(b, rev.RegisteredModelTagDeleted):
         rows.model_key(f"tag.{b.key}", "", deleted=1)
-        rows.model(updated_ms=ts)
     elif isinstance(b, rev.RegisteredModelDeleted):
         rows.model(deleted_ms=ts, updated_ms=ts)
     elif isinstance(b, rev.RegisteredModelAliasSet):
         rows.model_key(f"alias.{b.alias}", b.version)
-        rows.model(updated_ms=ts)
     elif isinstance(b, rev.RegisteredModelAliasDeleted):
         rows.model_key(f"alias.{b.alias}", "", deleted=1)
-        rows.model(updated_ms=ts)
     elif isinstance(b, rev.ModelVersionCreated):
         rows.version(b.version, source=b.source, run_id=b.run_id, run_link=b.run_link, logged_model_id=b.model_id,
                      description=b.description, stage="None", created_ms=ts, created_by=e.actor, updated_ms=ts)
@@ -119,16 +115,19 @@ def project_registry_event(e: Event, batch: Batch) -> None:
 
 
 def _project_version_change(e: Event, rows: _Rows) -> None:
+    """Version changes; ``updated_ms`` as MLflow keeps it: a description bumps the version only, a tag
+    neither the version nor the model, a stage change or a delete both."""
     b, ts = e.body, e.ts_ms
     if isinstance(b, rev.ModelVersionDescriptionUpdated):
         rows.version(b.version, description=b.description, updated_ms=ts)
-    elif isinstance(b, rev.ModelVersionTagSet):
+        return
+    if isinstance(b, rev.ModelVersionTagSet):
         rows.version_key(b.version, f"tag.{b.key}", b.value)
-        rows.version(b.version, updated_ms=ts)
-    elif isinstance(b, rev.ModelVersionTagDeleted):
+        return
+    if isinstance(b, rev.ModelVersionTagDeleted):
         rows.version_key(b.version, f"tag.{b.key}", "", deleted=1)
-        rows.version(b.version, updated_ms=ts)
-    elif isinstance(b, rev.ModelVersionStageTransitioned):
+        return
+    if isinstance(b, rev.ModelVersionStageTransitioned):
         rows.version(b.version, stage=b.to_stage, updated_ms=ts)
     elif isinstance(b, rev.ModelVersionDeleted):
         rows.version(b.version, deleted_ms=ts, updated_ms=ts)

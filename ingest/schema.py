@@ -233,7 +233,7 @@ VIEWS = {
                          type IN ('model_version_created', 'model_version_description_updated')) AS description,
                 argMaxIf(JSONExtractString(body, 'to_stage'), event_id, type = 'model_version_stage_transitioned') AS stage,
                 minIf(ts, type = 'model_version_created') AS creation_time,
-                max(ts) AS last_updated_time,
+                maxIf(ts, type NOT IN ('model_version_tag_set', 'model_version_tag_deleted')) AS last_updated_time,
                 toUInt8(countIf(type = 'model_version_deleted') > 0) AS deleted
             FROM events
             WHERE type IN ('model_version_created', 'model_version_description_updated', 'model_version_tag_set',

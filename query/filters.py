@@ -67,6 +67,8 @@ RUN_ATTRIBUTES = {
     "Created": "start_time",
 }
 _NUMERIC_ATTRS = {"start_time", "end_time", "created", "Created", "creation_time", "last_update_time"}
+#: Attributes that compare with a number or a quoted string alike (model versions: ``version_number = 1``).
+_EITHER_ATTRS = {"version", "version_number"}
 
 #: Attributes of ``search_experiments`` filters (same grammar, other entity).
 EXPERIMENT_ATTRIBUTES = {"name": "name", "experiment_id": "experiment_id", "creation_time": "creation_time",
@@ -159,7 +161,8 @@ class _Parser:
         else:
             kind, key = "attribute", t.text
         if kind == "attribute" and key not in self.attributes:
-            raise FilterError(f"unknown attribute {key!r}; valid: {', '.join(sorted(self.attributes))}")
+            raise FilterError(f"Invalid attribute key '{key}' specified. Valid keys are "  # MLflow's wording
+                              f"'{', '.join(sorted(self.attributes))}'")
         if kind == "dataset":
             if self.attributes is not RUN_ATTRIBUTES:
                 raise FilterError("datasets.* filters apply to run searches only")
@@ -232,7 +235,7 @@ def _check(c: Clause) -> Clause:
         raise FilterError(f"{c.op} is not valid for datasets.{c.key}; use = != LIKE ILIKE IN NOT IN")
     elif not numeric and c.op in ("<", "<=", ">", ">=") and c.kind != "attribute":
         raise FilterError(f"{c.op} is not valid for {c.kind} {c.key!r}; use = != LIKE ILIKE IN")
-    elif not numeric and isinstance(c.value, float):
+    elif not numeric and isinstance(c.value, float) and not (c.kind == "attribute" and c.key in _EITHER_ATTRS):
         raise FilterError(f"{c.kind} {c.key!r} compares with quoted strings, got {c.value!r}")
     return c
 

@@ -94,7 +94,7 @@ def _create_model(state: RegistryState, cmd: c.CreateModel, ctx: _Ctx) -> list[E
     description = check_text(cmd.description, "description")
     body = RegisteredModelCreated(name=name, description=description, tags=_tags(cmd.tags))
     if name in state.names:
-        raise AlreadyExistsError(f"registered model {name!r} already exists")
+        raise AlreadyExistsError(f"Registered Model (name={name}) already exists.")
     model_id = ctx.model_id_for(name) if ctx.model_id_for is not None else ctx.new_id()
     return [ctx.event(model_id, body)]
 
@@ -103,7 +103,7 @@ def _rename_model(state: RegistryState, cmd: c.RenameModel, ctx: _Ctx) -> list[E
     model = get_model(state, cmd.name)
     new_name = check_model_name(cmd.new_name, "new_name")
     if new_name in state.names:
-        raise AlreadyExistsError(f"registered model {new_name!r} already exists")
+        raise AlreadyExistsError(f"Registered Model (name={new_name}) already exists.")
     return [ctx.event(model.id, RegisteredModelRenamed(old_name=model.name, new_name=new_name))]
 
 

@@ -147,11 +147,11 @@ def _description(m: ModelState, b: RegisteredModelDescriptionUpdated, e: Event) 
 
 
 def _tag_set(m: ModelState, b: RegisteredModelTagSet, e: Event) -> ModelState:
-    return m._replace(tags={**m.tags, b.key: b.value}, updated_ms=e.ts_ms)
+    return m._replace(tags={**m.tags, b.key: b.value})  # tags and aliases leave updated_ms, as in MLflow
 
 
 def _tag_deleted(m: ModelState, b: RegisteredModelTagDeleted, e: Event) -> ModelState:
-    return m._replace(tags={k: v for k, v in m.tags.items() if k != b.key}, updated_ms=e.ts_ms)
+    return m._replace(tags={k: v for k, v in m.tags.items() if k != b.key})
 
 
 def _deleted(m: ModelState, b: RegisteredModelDeleted, e: Event) -> ModelState:
@@ -161,11 +161,11 @@ def _deleted(m: ModelState, b: RegisteredModelDeleted, e: Event) -> ModelState:
 def _alias_set(m: ModelState, b: RegisteredModelAliasSet, e: Event) -> ModelState:
     if b.version not in m.versions:
         return m
-    return _model_with(m, e.ts_ms, aliases={**m.aliases, b.alias: b.version})
+    return _model_with(m, m.updated_ms, aliases={**m.aliases, b.alias: b.version})
 
 
 def _alias_deleted(m: ModelState, b: RegisteredModelAliasDeleted, e: Event) -> ModelState:
-    return _model_with(m, e.ts_ms, aliases={a: n for a, n in m.aliases.items() if a != b.alias})
+    return _model_with(m, m.updated_ms, aliases={a: n for a, n in m.aliases.items() if a != b.alias})
 
 
 # ----------------------------------------------------- version-level changes
@@ -185,24 +185,24 @@ def _version_created(m: ModelState, b: ModelVersionCreated, e: Event) -> ModelSt
 
 def _version_description(m: ModelState, b: ModelVersionDescriptionUpdated, e: Event) -> ModelState:
     v = m.versions.get(b.version)
-    return m if v is None else _version_with(m, v, e.ts_ms, description=b.description)
+    return m if v is None else _version_with(m, v, e.ts_ms, m.updated_ms, description=b.description)
 
 
 def _version_tag_set(m: ModelState, b: ModelVersionTagSet, e: Event) -> ModelState:
     v = m.versions.get(b.version)
-    return m if v is None else _version_with(m, v, e.ts_ms, tags={**v.tags, b.key: b.value})
+    return m if v is None else _version_with(m, v, v.updated_ms, m.updated_ms, tags={**v.tags, b.key: b.value})
 
 
 def _version_tag_deleted(m: ModelState, b: ModelVersionTagDeleted, e: Event) -> ModelState:
     v = m.versions.get(b.version)
     if v is None:
         return m
-    return _version_with(m, v, e.ts_ms, tags={k: x for k, x in v.tags.items() if k != b.key})
+    return _version_with(m, v, v.updated_ms, m.updated_ms, tags={k: x for k, x in v.tags.items() if k != b.key})
 
 
 def _stage(m: ModelState, b: ModelVersionStageTransitioned, e: Event) -> ModelState:
     v = m.versions.get(b.version)
-    return m if v is None else _version_with(m, v, e.ts_ms, stage=b.to_stage)
+    return m if v is None else _version_with(m, v, e.ts_ms, e.ts_ms, stage=b.to_stage)
 
 
 def _version_deleted(m: ModelState, b: ModelVersionDeleted, e: Event) -> ModelState:
@@ -246,10 +246,11 @@ def _model_with(
 
 
 def _version_with(
-    m: ModelState, v: VersionState, ts: int, *, description: str | None = None, tags: Any = None,
+    m: ModelState, v: VersionState, ts: int, model_ts: int, *, description: str | None = None, tags: Any = None,
     stage: str | None = None,
 ) -> ModelState:
-    """``m`` whose version ``v`` has the given description / tags / stage and ``updated_ms=ts``."""
+    """``m`` (``updated_ms=model_ts``) whose version ``v`` has the given description / tags / stage and
+    ``updated_ms=ts``."""
     number, source, run_id, run_link, model_id, old_description, old_tags, old_stage, created_ms, _, created_by = v
     nv = _new(VersionState, (
         number, source, run_id, run_link, model_id,
@@ -258,7 +259,7 @@ def _version_with(
         old_stage if stage is None else stage,
         created_ms, ts, created_by,
     ))
-    return _model_with(m, ts, versions={**m.versions, number: nv})
+    return _model_with(m, model_ts, versions={**m.versions, number: nv})
 
 
 _MODEL_FOLDS: dict[str, Callable[[ModelState, Any, Event], ModelState]] = {

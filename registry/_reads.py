@@ -35,7 +35,7 @@ def get_model(state: RegistryState, name: str) -> ModelState:
     """The live model currently called ``name``."""
     model_id = state.names.get(name)
     if model_id is None:
-        raise NotFoundError(f"registered model {name!r} not found")
+        raise NotFoundError(f"Registered Model with name={name} not found")
     return state.models[model_id]
 
 
@@ -56,7 +56,7 @@ def version_in(model: ModelState, version: int) -> VersionState:
     """A live version of ``model``; a deleted or never-created number raises NotFoundError."""
     v = model.versions.get(version)
     if v is None:
-        raise NotFoundError(f"version {version!r} of registered model {model.name!r} not found")
+        raise NotFoundError(f"Model Version (name={model.name}, version={version}) not found")
     return v
 
 

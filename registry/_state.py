@@ -33,7 +33,8 @@ class VersionState(NamedTuple):
     """Canonical stage: ``None``, ``Staging``, ``Production`` or ``Archived``."""
     created_ms: int
     updated_ms: int
-    """``ts_ms`` of the last event that changed this version (its stage, tags, description)."""
+    """MLflow's ``last_updated_timestamp``: ``ts_ms`` of the version's creation, last stage change or
+    description (tags and aliases do not count, as in MLflow)."""
     created_by: str
     """The actor of the ``model_version_created`` event ("" if unknown)."""
 
@@ -55,7 +56,9 @@ class ModelState(NamedTuple):
     """Highest version number ever created (deleted ones included); the next is ``last_version + 1``."""
     created_ms: int
     updated_ms: int
-    """``ts_ms`` of the last event of this model (any of its versions included)."""
+    """MLflow's ``last_updated_timestamp``: ``ts_ms`` of the model's creation, rename, description or
+    delete, or of a version created, staged or deleted (tags, aliases and version descriptions do not
+    count, as in MLflow). The audit trail (:func:`history`) keeps every event's time."""
     created_by: str
     named_ms: int
     """When the model took its current name (creation or last rename). Should two live

@@ -35,7 +35,7 @@ def canonical_stage(stage: object) -> str:
     """``"production"`` -> ``"Production"``; any case is accepted, as in MLflow."""
     canon = _CANONICAL.get(stage.lower()) if isinstance(stage, str) else None
     if canon is None:
-        raise ContractError(f"invalid stage {stage!r}: must be one of {', '.join(STAGES)} (any case)")
+        raise ContractError(f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(STAGES)}.")
     return canon
 
 
@@ -62,9 +62,9 @@ def check_alias(alias: object) -> str:
     if len(alias) > MAX_ALIAS_LEN:
         raise ContractError(f"alias longer than {MAX_ALIAS_LEN} characters")
     if alias.lower() == "latest":
-        raise ContractError("alias 'latest' (any case) is reserved")
+        raise ContractError("'latest' alias name (case insensitive) is reserved.")
     if _VERSION_ALIAS_RE.fullmatch(alias):
-        raise ContractError(f"alias {alias!r} is reserved: v<number> names a version")
+        raise ContractError(f"Version alias name '{alias}' is reserved.")
     return alias
 
 

@@ -18,6 +18,10 @@ __all__ = ["clause_holds", "experiment_or_404", "run_or_404", "active_run", "ens
 
 
 def experiment_or_404(services: Services, experiment_id: str) -> dict[str, Any]:
+    """The experiment, or RESOURCE_DOES_NOT_EXIST; an id that is not a decimal number (every id here is, as
+    in MLflow) is INVALID_PARAMETER_VALUE in MLflow's words."""
+    if not experiment_id.isdecimal():
+        raise invalid(f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer.")
     found = services.reads.experiment(experiment_id)
     if found is None:
         raise not_found(f"No Experiment with id={experiment_id} exists")

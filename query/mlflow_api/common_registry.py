@@ -23,7 +23,7 @@ from ..services import Services
 from .common import clause_holds
 from .convert import decode_token, encode_token, kv
 from .errors import invalid
-from .request import optional_int, optional_str
+from .request import invalid_value, optional_int, optional_str
 
 __all__ = ["MODEL_ATTRIBUTES", "VERSION_ATTRIBUTES", "execute", "model_named", "version_number", "flag",
            "version_json", "model_json", "tag_holds", "sort_rows", "page"]
@@ -31,13 +31,15 @@ __all__ = ["MODEL_ATTRIBUTES", "VERSION_ATTRIBUTES", "execute", "model_named", "
 T = TypeVar("T")
 
 #: Filter / order_by attribute -> ``ModelState`` field.
-MODEL_ATTRIBUTES = {"name": "name", "creation_timestamp": "created_ms", "last_updated_timestamp": "updated_ms"}
+MODEL_ATTRIBUTES = {"name": "name", "creation_timestamp": "created_ms", "last_updated_timestamp": "updated_ms",
+                    "timestamp": "updated_ms"}  # MLflow's order_by alias
 #: Filter / order_by attribute -> ``VersionState`` field (``name`` is the model's).
 VERSION_ATTRIBUTES = {"name": "name", "version": "version", "version_number": "version", "run_id": "run_id",
                       "source": "source", "source_path": "source", "current_stage": "stage", "model_id": "model_id",
                       "creation_timestamp": "created_ms", "last_updated_timestamp": "updated_ms"}
-#: Search results per page when the caller gives no ``max_results``, and the most it may ask for.
+#: The most results one search page may ask for (MLflow's thresholds): model versions, registered models.
 MAX_RESULTS_LIMIT = 200_000
+MAX_MODELS_RESULTS_LIMIT = 1000
 
 _NEGATIONS = ("!=", "NOT LIKE", "NOT ILIKE", "NOT IN", "IS NULL")
 
@@ -56,11 +58,11 @@ def version_number(params: Mapping[str, Any]) -> int:
     """The ``version`` parameter (MLflow sends it as a string) as a number >= 1."""
     raw = params.get("version")
     if isinstance(raw, bool):
-        raise invalid(f"Invalid value {raw!r} for parameter 'version': expected a version number")
+        raise invalid(f"Parameter 'version' must be an integer, got '{raw}'.")
     try:
         number = int(str(raw))
     except (TypeError, ValueError):
-        raise invalid(f"Invalid value {raw!r} for parameter 'version': expected a version number") from None
+        raise invalid(f"Parameter 'version' must be an integer, got '{raw}'.") from None
     if number < 1:
         raise invalid(f"Invalid value {raw!r} for parameter 'version': versions start at 1")
     return number
@@ -134,13 +136,14 @@ def _nones_first(v: Any) -> tuple[bool, Any]:
 
 
 def page(items: Sequence[T], params: Mapping[str, Any], default_max_results: int,
-         render: Callable[[T], Any], key: str) -> dict[str, Any]:
+         render: Callable[[T], Any], key: str, limit: int = MAX_RESULTS_LIMIT) -> dict[str, Any]:
     """One page of ``items`` under ``key``, and ``next_page_token`` (an offset) when more remain."""
     max_results = optional_int(dict(params), "max_results", default_max_results)
     assert max_results is not None
-    if not 1 <= max_results <= MAX_RESULTS_LIMIT:
-        raise invalid(f"Invalid value {max_results} for parameter 'max_results': must be between 1 and "
-                      f"{MAX_RESULTS_LIMIT}")
+    if max_results > limit:
+        raise invalid_value("max_results", params.get("max_results"))
+    if max_results < 1:
+        raise invalid(f"Invalid value for max_results. It must be a positive integer, but got {max_results}")
     offset = decode_token(optional_str(dict(params), "page_token"))
     out: dict[str, Any] = {key: [render(x) for x in items[offset:offset + max_results]]}
     if offset + max_results < len(items):

@@ -22,6 +22,7 @@ from ..registry_startup import registry_service
 from ..services import Services
 from .common import clause_holds
 from .common_registry import (
+    MAX_MODELS_RESULTS_LIMIT,
     MODEL_ATTRIBUTES,
     execute,
     model_json,
@@ -33,7 +34,7 @@ from .common_registry import (
     version_number,
 )
 from .convert import tags_of
-from .errors import invalid, not_found
+from .errors import invalid
 from .request import optional_str, required_str, str_list
 from .routing import mlflow_route
 
@@ -119,7 +120,7 @@ def get_version_by_alias(services: Services, params: dict[str, Any], request: Re
     model = model_named(services, name)
     number = model.aliases.get(alias)
     if number is None:
-        raise not_found(f"Registered model alias {alias} not found.")
+        raise invalid(f"Registered model alias {alias} not found.")  # MLflow: INVALID_PARAMETER_VALUE
     return {"model_version": version_json(model, model.versions[number])}
 
 
@@ -150,4 +151,4 @@ def search_registered_models(services: Services, params: dict[str, Any], request
     models = [m for m in reg.list_models(registry_service(services).state()) if all(holds(m, c) for c in clauses)
               and (readable is None or readable.contains(m.name))]
     sort_rows(models, params.get("order_by"), MODEL_ATTRIBUTES, getattr)
-    return page(models, params, 100, model_json, "registered_models")
+    return page(models, params, 100, model_json, "registered_models", MAX_MODELS_RESULTS_LIMIT)

@@ -34,7 +34,7 @@ def missing_value(name: str) -> Exception:
 def invalid_value(name: str, value: Any) -> Exception:
     """MLflow's wording for a field of the wrong type: the value as JSON, and its Python type."""
     shown = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return invalid(f"Invalid value {shown} for parameter '{name}' supplied. "
+    return invalid(f"Invalid value {shown} for parameter '{name}' supplied:  "  # sic: MLflow's two spaces
                    f"Hint: Value was of type '{type(value).__name__}'.{SEE_DOCS}")
 
 

@@ -9,11 +9,14 @@ count, latest value or history.
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
 
+from producer import limits
 from producer.ids import new_id
 from tracking import (
     CreateRun,
@@ -108,18 +111,40 @@ def get_run_json(services: Services, run_id: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ lifecycle
 
 
+#: MLflow's switch (default on): the server cuts param and tag values to their limit instead of refusing them.
+TRUNCATE_ENV = "MLFLOW_TRUNCATE_LONG_VALUES"
+_VALUE_LIMITS = {"params": limits.PARAM_VALUE.api, "tags": limits.RUN_TAG_VALUE.api}
+
+
+def truncating(env: Mapping[str, str] | None = None) -> bool:
+    """Whether over-long param / tag values are cut (MLflow 3's default) rather than refused."""
+    return (os.environ if env is None else env).get(TRUNCATE_ENV, "true").strip().lower() not in ("false", "0", "no")
+
+
+def cut(value: Any, what: str, enabled: bool) -> Any:
+    """A param (``what="params"``) or tag value cut to MLflow's limit when ``enabled``; else as given
+    (the domain then refuses it with MLflow's wording)."""
+    limit = _VALUE_LIMITS.get(what)
+    if enabled and limit is not None and isinstance(value, str) and len(value) > limit:
+        return value[:limit]
+    return value
+
+
 def _pairs(items: Any, what: str) -> tuple[tuple[Any, Any], ...]:
-    """``[{"key": k, "value": v}, ...]`` as pairs, values as the client sent them (the domain checks them)."""
+    """``[{"key": k, "value": v}, ...]`` as pairs, values as the client sent them (the domain checks them),
+    except that over-long values are cut as MLflow's server cuts them (:func:`truncating`)."""
     if items is None:
         return ()
     if not isinstance(items, list):
         raise invalid(f"Invalid value for parameter '{what}': expected a list")
     out = []
+    enabled = truncating()
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise invalid(f"Invalid value {item!r} for parameter '{what}[{i}]': expected an object with key and value")
         value = item.get("value", "")
-        out.append((item.get("key"), value if isinstance(value, str) or value is None else str(value)))
+        value = value if isinstance(value, str) or value is None else str(value)
+        out.append((item.get("key"), cut(value, what, enabled)))
     return tuple(out)
 
 

@@ -200,7 +200,7 @@ MALFORMED = [  # (method, path, body, status): each must be refused and record n
     ("POST", "/registered-models/alias", {"name": "reg-target", "alias": "latest", "version": "1"}, 400),
     ("POST", "/registered-models/alias", {"name": "reg-target", "alias": "v2", "version": "1"}, 400),
     ("POST", "/registered-models/alias", {"name": "reg-target", "alias": "a", "version": "one"}, 400),
-    ("GET", "/registered-models/alias?name=reg-target&alias=nope", None, 404),
+    ("GET", "/registered-models/alias?name=reg-target&alias=nope", None, 400),  # MLflow: INVALID_PARAMETER_VALUE
     ("POST", "/registered-models/get-latest-versions", {"name": "reg-target", "stages": ["Prod"]}, 400),
     ("POST", "/registered-models/get-latest-versions", {"name": "reg-target", "stages": [1]}, 400),
     ("GET", "/registered-models/search?max_results=0", None, 400),

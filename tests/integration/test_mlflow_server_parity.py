@@ -115,3 +115,12 @@ def test_version_sources_accepted(client: MlflowClient) -> None:
     run = client.create_run(client.create_experiment("parity-src-run"))
     assert client.create_model_version("parity-ok", run.info.artifact_uri + "/model", run.info.run_id).version == "1"
     assert client.create_model_version("parity-ok", "s3://bucket/model", "no-such-run").run_id == "no-such-run"
+
+
+def test_long_param_and_tag_values_are_cut_as_mlflow_cuts_them(client: MlflowClient, http: httpx.Client) -> None:
+    run_id = client.create_run(client.create_experiment("parity-truncate")).info.run_id
+    r = http.post(API + "/runs/log-batch", json={"run_id": run_id, "params": [{"key": "p", "value": "v" * 6001}],
+                                                 "tags": [{"key": "t", "value": "w" * 8001}]})
+    assert r.status_code == 200, r.text
+    data = client.get_run(run_id).data
+    assert (data.params["p"], data.tags["t"]) == ("v" * 6000, "w" * 8000)

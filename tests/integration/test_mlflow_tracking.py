@@ -178,8 +178,6 @@ def test_log_batch_limits_are_mlflows(shared_server: ServerProcess, client: Mlfl
         assert "100" in refused({"params": [{"key": f"p{i}", "value": "v"} for i in range(101)]})
         assert "100" in refused({"tags": [{"key": f"t{i}", "value": "v"} for i in range(101)]})
         assert "250" in refused({"params": [{"key": "k" * 251, "value": "v"}]})
-        assert "6000" in refused({"params": [{"key": "k", "value": "v" * 6001}]})
-        assert "8000" in refused({"tags": [{"key": "k", "value": "v" * 8001}]})
         refused({"metrics": [{"key": "m", "value": "not a number", "timestamp": 0, "step": 0}]})
     assert client.get_run(rid).data.params == {}  # nothing of a refused batch was logged
     client.log_batch(rid, metrics=[Metric("m", float(i), 0, i) for i in range(1000)],

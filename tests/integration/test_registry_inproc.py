@@ -317,6 +317,6 @@ def test_kafka_mode_two_api_processes_serialise_through_the_ingest_writer(kafka_
     assert out["versions"] == [list(range(1, 51))] * 2
     assert out["sources"] == sorted(f"s3://m/{i}" for i in range(50))
     assert out["same_state"]
-    assert out["dup"] == ["created", "registered model 'dup' already exists"]
+    assert out["dup"] == ["Registered Model (name=dup) already exists.", "created"]  # sorted
     assert out["dup_models"] == 1
     print(f"50 concurrent create-version in Kafka mode: {out['fifty_s']} s, {out['refusals']} refusals retried")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from query.filters import Clause, FilterError, OrderBy, parse_filter, parse_order_by
+from query.mlflow_api.common_registry import VERSION_ATTRIBUTES
 from query.reads import search_sql
 
 
@@ -48,8 +49,8 @@ def test_parses(text: str | None, expected: list[Clause]) -> None:
         ("metrics.loss LIKE 'a%'", "not valid for metric"),
         ("metrics.loss < 1 OR metrics.loss > 2", "OR is not supported"),
         ("metrics.loss <", "unexpected end"),
-        ("foo.bar = 'x'", "unknown attribute"),
-        ("attributes.nope = 'x'", "unknown attribute"),
+        ("foo.bar = 'x'", "Invalid attribute key"),
+        ("attributes.nope = 'x'", "Invalid attribute key"),
         ("metrics.loss ~ 1", "unexpected character"),
         ("tags.a IN 'x'", "parenthesised"),
         ("tags.a IN ('x' 'y')", "expected ','"),
@@ -76,3 +77,8 @@ def test_search_sql_binds_every_user_value() -> None:
     assert "DROP" not in sql and "x'; DROP TABLE runs" in params.values()
     assert params["k0"] == "loss" and params["v0"] == 0.5 and params["ok0"] == "loss"
     assert "ORDER BY j0.o0 DESC NULLS LAST, r.start_time DESC, r.run_id ASC" in sql
+
+
+def test_model_version_numbers_compare_with_numbers_or_strings() -> None:
+    for text in ("version_number = 1", "version_number = '1'", "version_number >= 2"):
+        assert parse_filter(text, VERSION_ATTRIBUTES)

@@ -100,7 +100,7 @@ def test_sort_rows_by_several_attributes_with_nones_first() -> None:
     assert [v.version for v in rows] == [1, 2, 3, 4]
     for bad in (["tags.x ASC"], [5]):
         assert invalid_code(sort_rows, rows, bad, VERSION_ATTRIBUTES, getattr) == "INVALID_PARAMETER_VALUE"
-    with pytest.raises(FilterError, match="unknown attribute 'nope'"):  # a ContractError: 400 over HTTP
+    with pytest.raises(FilterError, match="Invalid attribute key 'nope' specified"):  # a ContractError: 400 over HTTP
         sort_rows(rows, ["nope DESC"], VERSION_ATTRIBUTES, getattr)
 
 

@@ -18,10 +18,10 @@ def message(params: dict[str, object], schema: dict = LOG_METRIC) -> str:  # typ
 
 
 @pytest.mark.parametrize(("params", "expected"), [
-    ({"run_id": 31, "key": "m", "value": 1, "timestamp": 1}, "Invalid value 31 for parameter 'run_id' supplied."),
-    ({"run_id": "r", "key": 31, "value": 1, "timestamp": 1}, "Invalid value 31 for parameter 'key' supplied."),
+    ({"run_id": 31, "key": "m", "value": 1, "timestamp": 1}, "Invalid value 31 for parameter 'run_id' supplied:"),
+    ({"run_id": "r", "key": 31, "value": 1, "timestamp": 1}, "Invalid value 31 for parameter 'key' supplied:"),
     ({"run_id": "r", "key": "k", "value": 1, "timestamp": 1, "step": "foo"},
-     'Invalid value "foo" for parameter \'step\' supplied. Hint: Value was of type \'str\'.'),
+     'Invalid value "foo" for parameter \'step\' supplied:  Hint: Value was of type \'str\'.'),
     ({"run_id": "r", "key": "k", "value": 1, "timestamp": "foo"}, 'Invalid value "foo" for parameter \'timestamp\''),
     ({"run_id": None, "key": "k", "value": 1, "timestamp": 1}, "Missing value for required parameter 'run_id'."),
     ({"run_id": "r", "value": 1, "timestamp": 1}, "Missing value for required parameter 'key'."),

@@ -13,6 +13,7 @@ from query.mlflow_api.artifacts import attachment_headers, media_type_of
 from query.mlflow_api.common import clause_holds
 from query.mlflow_api.convert import decode_token, encode_token, proxied_location, run_json, tags_of
 from query.mlflow_api.errors import MlflowError
+from query.mlflow_api.runs import cut, truncating
 
 
 def _b64(text: str) -> str:
@@ -95,3 +96,12 @@ def test_artifact_downloads_are_attachments_never_sniffed() -> None:
                                              "X-Content-Type-Options": "nosniff"}
     assert attachment_headers("my file.txt")["Content-Disposition"] == 'attachment; filename="my file.txt"'
     assert attachment_headers("日本.txt")["Content-Disposition"].endswith("filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt")
+
+
+def test_long_values_are_cut_unless_mlflow_truncate_long_values_is_off() -> None:
+    assert truncating({}) and truncating({"MLFLOW_TRUNCATE_LONG_VALUES": "True"})
+    assert not truncating({"MLFLOW_TRUNCATE_LONG_VALUES": "false"})
+    assert cut("v" * 6001, "params", True) == "v" * 6000
+    assert cut("v" * 8001, "tags", True) == "v" * 8000
+    assert cut("v" * 6001, "params", False) == "v" * 6001  # the domain refuses it, in MLflow's words
+    assert cut("k" * 300, "keys", True) == "k" * 300

@@ -276,7 +276,7 @@ def _name(c: Any) -> str:
 
 @pytest.mark.parametrize("command", MODEL_COMMANDS, ids=_name)
 def test_unknown_model_is_not_found(iris: Registry, command: r.Command) -> None:
-    with pytest.raises(NotFoundError, match="'ghost' not found"):
+    with pytest.raises(NotFoundError, match="name=ghost not found"):
         iris.do(command)
 
 
@@ -291,7 +291,7 @@ def test_deleted_model_is_not_found(reg: Registry, command: r.Command) -> None:
 
 @pytest.mark.parametrize("command", VERSION_COMMANDS, ids=_name)
 def test_missing_version_is_not_found(iris: Registry, command: r.Command) -> None:
-    with pytest.raises(NotFoundError, match="version 9 of registered model 'iris' not found"):
+    with pytest.raises(NotFoundError, match=r"Model Version \(name=iris, version=9\) not found"):
         iris.do(command)
 
 
@@ -313,13 +313,13 @@ def test_alias_on_a_missing_version_is_not_found(iris: Registry) -> None:
 
 
 def test_create_with_a_taken_name_conflicts(iris: Registry) -> None:
-    with pytest.raises(ConflictError, match="'iris' already exists"):
+    with pytest.raises(ConflictError, match=r"Registered Model \(name=iris\) already exists"):
         iris.do(r.CreateModel(name="iris"))
 
 
 def test_rename_to_a_taken_name_conflicts(iris: Registry) -> None:
     iris.do(r.CreateModel(name="other"))
-    with pytest.raises(ConflictError, match="'other' already exists"):
+    with pytest.raises(ConflictError, match=r"Registered Model \(name=other\) already exists"):
         iris.do(r.RenameModel(name="iris", new_name="other"))
     with pytest.raises(ConflictError):
         iris.do(r.RenameModel(name="iris", new_name="iris"))
@@ -327,7 +327,7 @@ def test_rename_to_a_taken_name_conflicts(iris: Registry) -> None:
 
 @pytest.mark.parametrize("stage", ["Prod", "", "deleted_internal", "None "])
 def test_invalid_stage_is_a_contract_error(iris: Registry, stage: str) -> None:
-    with pytest.raises(ContractError, match="invalid stage"):
+    with pytest.raises(ContractError, match="Invalid Model Version stage"):
         iris.do(r.TransitionStage(name="iris", version=1, stage=stage))
 
 
@@ -476,13 +476,13 @@ def test_malformed_models_uri_is_a_contract_error(staged: Registry, uri: str) ->
 
 
 def test_models_uri_with_an_invalid_stage_is_a_contract_error(staged: Registry) -> None:
-    with pytest.raises(ContractError, match="invalid stage"):
+    with pytest.raises(ContractError, match="Invalid Model Version stage"):
         r.resolve_uri(staged.state, "models:/iris/prod")
 
 
 @pytest.mark.parametrize(("uri", "message"), [
-    ("models:/ghost/1", "'ghost' not found"),
-    ("models:/iris/9", "version 9"),
+    ("models:/ghost/1", "name=ghost not found"),
+    ("models:/iris/9", "version=9"),
     ("models:/iris/Archived", "no version in stage 'Archived'"),
     ("models:/iris@nope", "no alias 'nope'"),
 ])
@@ -634,3 +634,22 @@ def test_public_surface_is_exactly_dunder_all() -> None:
     modules = {n for n in public if type(getattr(r, n)).__name__ == "module"}
     assert set(r.__all__) == public - modules
     assert len(r.__all__) == len(set(r.__all__))
+
+
+def test_last_updated_times_follow_mlflow(iris: Registry) -> None:
+    """MLflow's last_updated_timestamp: a registered model's moves with versions (created, staged, deleted),
+    its name and description, not with tags or aliases; a version's with its stage and description only."""
+    created = iris.now_ms  # version 3 was the last change
+    for command in (r.SetModelTag(name="iris", key="k", value="v"), r.SetAlias(name="iris", alias="a", version=1),
+                    r.SetVersionTag(name="iris", version=1, key="k", value="v"),
+                    r.UpdateVersionDescription(name="iris", version=1, description="d")):
+        iris.do(command)
+    assert iris.model().updated_ms == created
+    assert iris.version(1).updated_ms == iris.now_ms  # the description
+    described = iris.now_ms
+    iris.do(r.SetVersionTag(name="iris", version=1, key="k2", value="v"))
+    assert iris.version(1).updated_ms == described
+    iris.do(r.TransitionStage(name="iris", version=1, stage="Staging"))
+    assert iris.model().updated_ms == iris.version(1).updated_ms == iris.now_ms
+    iris.do(r.DeleteVersion(name="iris", version=2))
+    assert iris.model().updated_ms == iris.now_ms

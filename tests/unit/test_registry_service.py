@@ -170,7 +170,7 @@ def test_two_processes_creating_one_name_collide_on_one_model_id() -> None:
     a, b = service(log), service(log, distributed=False)
     b.reload()
     a.execute(r.CreateModel(name="iris", description="a's"), actor="ana")
-    with pytest.raises(ConflictError, match="registered model 'iris' already exists"):
+    with pytest.raises(ConflictError, match=r"Registered Model \(name=iris\) already exists"):
         b.execute(r.CreateModel(name="iris", description="b's"), actor="bo")
     assert [e.body.description for e in log.log] == ["a's"]  # type: ignore[attr-defined]
     assert len(log.refused) == 1
