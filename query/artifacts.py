@@ -48,7 +48,7 @@ def clean_path(path: str, *, allow_root: bool = False) -> str:
         raise ContractError("artifact path must not be empty")
     parts = p.split("/")
     if any(part in ("", ".", "..") for part in parts) or "\\" in p or "\x00" in p:
-        raise ContractError(f"invalid artifact path {path!r}: no '..', '.', empty parts or backslashes")
+        raise ContractError(f"Invalid path {path!r}: no '..', '.', empty parts or backslashes")  # MLflow's words first
     return p
 
 
