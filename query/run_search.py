@@ -1,5 +1,5 @@
 """Run search over the in-memory read model: MLflow's filter and order-by, the same answers as the SQL
-of :func:`query.reads.search_sql` (pure; ``tests/integration/test_read_model.py`` compares the two on
+of :func:`query.reads.search_sql` (pure; ``tests/integration/test_read_model_chdb.py`` compares the two on
 random data and random filters against real ClickHouse).
 
 The SQL's meaning, kept here clause by clause:
