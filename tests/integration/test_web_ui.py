@@ -189,7 +189,10 @@ def test_runs_table_with_metric_and_param_columns(page: Page, data: dict[str, An
     page.d.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
     page.wait_text("0.01", "0.10", "0.86")  # lr of run-0 and run-9, accuracy of run-9
     page.settle()
+    page.d.set_window_size(2000, 1000)  # wide enough for the metric and param columns in the screenshot
+    page.wait_text("lr")
     page.shot("runs-table")
+    page.d.set_window_size(1440, 1000)
 
 
 def test_run_page_params_metrics_tags(page: Page, data: dict[str, Any]) -> None:
