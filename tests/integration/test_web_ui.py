@@ -113,6 +113,9 @@ class Page:
         JavaScript is loaded once), or with a full page load when ``reload`` or not on the app yet."""
         if reload or not self.d.current_url.startswith(self.base + "/#"):
             self.d.get(f"{self.base}/{route}")
+            # let the first load finish: the refresh would abort its requests, and an aborted request may
+            # never get its failure event in the performance log (seen on CI: chunks left "no answer")
+            self.network.settle(self.since, quiet_s=0.5, timeout_s=30.0)
             self.d.refresh()
         else:
             self.d.execute_script("window.location.hash = arguments[0];", route.removeprefix("#"))
