@@ -50,12 +50,14 @@ from producer.mlflow_events import RunInputsLogged, RunOutputsLogged
 from tracking import Experiment, Run, TrackingState, apply
 
 from .filters import Clause, OrderBy
-from .run_search import Latest, search
+from .run_search import Latest, MetricColumn, search
 
 __all__ = ["ReadModel", "ModelView"]
 
 log = logging.getLogger("runledger.read_model")
 
+#: Index of a ``Latest`` list's row in its key's :class:`MetricColumn` (appended after the merge fields).
+_ROW = 10
 _IO_TYPES = (RunInputsLogged.TYPE, RunOutputsLogged.TYPE)
 _STATE_TYPES = tuple(b.TYPE for b in TRACKING_BODIES if b is not ev.MetricsLogged) + _IO_TYPES
 
@@ -165,6 +167,8 @@ class ReadModel:
     def __init__(self) -> None:
         self.state = TrackingState()
         self.latest: dict[str, dict[str, Latest]] = {}
+        self.columns: dict[str, MetricColumn] = {}
+        """Each metric key's latest values as one array (a ``Latest`` list's last item is its row)."""
         self.runs_with_io: set[str] = set()
         self.recount: set[str] = set()
         """Runs with a metric whose count is not known here (``None``): a read asks ClickHouse."""
@@ -191,8 +195,9 @@ class ReadModel:
                 "SELECT run_id, key, value, step, toUnixTimestamp64Milli(timestamp), min_value, max_value, count "
                 "FROM latest_metrics"):
             # the value's own (step, ts) is not in the view: its step is the max step; ts the max ts
-            model.latest.setdefault(rid, {})[key] = [float(value), step, ts, vmin, vmax, int(count), step, ts, None,
-                                                     rows_written.get((rid, key)) == int(count)]
+            m = [float(value), step, ts, vmin, vmax, int(count), step, ts, None, rows_written.get((rid, key)) == int(count)]
+            m.append(model.columns.setdefault(key, MetricColumn()).add(rid, m[0]))
+            model.latest.setdefault(rid, {})[key] = m
         model.loaded_events = len(rows)
         log.info("read model: %d events, %d runs, %d experiments in %.2f s", len(rows), len(model.state.runs),
                  len(model.state.experiments), time.perf_counter() - t0)
@@ -204,13 +209,23 @@ class ReadModel:
             for e in events:
                 body = e.body
                 if isinstance(body, ev.MetricsLogged):
-                    if merge_points(self.latest.setdefault(e.entity, {}), body.keys, body.steps,
-                                    body.timestamps_ms, body.values):
+                    run_latest = self.latest.setdefault(e.entity, {})
+                    if merge_points(run_latest, body.keys, body.steps, body.timestamps_ms, body.values):
                         self.recount.add(e.entity)
+                    self._columns(e.entity, run_latest, body.keys)
                 elif isinstance(body, (RunInputsLogged, RunOutputsLogged)):
                     self.runs_with_io.add(e.entity)
                 else:
                     apply(self.state, e)
+
+    def _columns(self, run_id: str, run_latest: dict[str, Latest], keys: Sequence[str]) -> None:
+        """Copy the merged keys' latest values into their columns (a new series gets its row)."""
+        for k in dict.fromkeys(keys):
+            m = run_latest[k]
+            if len(m) == _ROW:
+                m.append(self.columns.setdefault(k, MetricColumn()).add(run_id, m[0]))
+            else:
+                self.columns[k].values[m[_ROW]] = m[0]
 
     def failed(self, events: Iterable[Event]) -> None:
         """A write failed part-way (the writer calls this): its series may hold rows the model never saw."""
@@ -224,6 +239,7 @@ class ReadModel:
         with self.lock:
             self.state, self.latest, self.runs_with_io, self.recount = (other.state, other.latest, other.runs_with_io,
                                                                         other.recount)
+            self.columns = other.columns
             self.trust_rows, self.tainted = other.trust_rows, other.tainted
 
     def distrust_rows(self) -> None:
@@ -261,8 +277,8 @@ class ReadModel:
     def search(self, experiment_ids: Sequence[str], clauses: Sequence[Clause], order_by: Sequence[OrderBy],
                stages: Sequence[str], max_results: int, offset: int) -> list[str]:
         with self.lock:
-            return search(self.state.runs.values(), self.latest, experiment_ids, clauses, order_by, stages,
-                          max_results, offset)
+            return search(self.state.runs, self.latest, experiment_ids, clauses, order_by, stages, max_results,
+                          offset, self.columns)
 
     def bounds(self, run_id: str, key: str) -> tuple[int, int, int] | None:
         """(first step, last step, distinct steps) of a series when known exactly, else None."""

@@ -136,6 +136,8 @@ def model_equals_sql(path: str, seed: int) -> int:
         want = sql.search_runs(ids, clauses, order_by, view_type=view, max_results=page[0], offset=page[1])
         got = mem.search_runs(ids, clauses, order_by, view_type=view, max_results=page[0], offset=page[1])
         assert got == want, f"filter {flt!r} order {orders} view {view}: memory {got} != sql {want}"
+        loaded = fresh.search_runs(ids, clauses, order_by, view_type=view, max_results=page[0], offset=page[1])
+        assert loaded == want, f"filter {flt!r} order {orders} view {view}: loaded model {loaded} != sql {want}"
         checked += bool(want)
     store.close()
     return checked
