@@ -37,8 +37,9 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
@@ -55,6 +56,10 @@ from .run_search import Latest, MetricColumn, search
 __all__ = ["ReadModel", "ModelView"]
 
 log = logging.getLogger("runledger.read_model")
+
+#: Runs whose :meth:`ReadModel.derived` value is kept (a 200-metric run's MLflow JSON is ~13 KB).
+DERIVED_RUNS = 4096
+T = TypeVar("T")
 
 #: Index of a ``Latest`` list's row in its key's :class:`MetricColumn` (appended after the merge fields).
 _ROW = 10
@@ -178,6 +183,11 @@ class ReadModel:
         """False while a rebuild inserts rows the model does not see (``distrust_rows``)."""
         self.lock = threading.RLock()
         self.loaded_events = 0
+        self.changed: dict[str, int] = {}
+        """Entity id -> sequence number of the last event folded for it (what :meth:`derived` keys on)."""
+        self._seq = 0
+        self._generation = 0
+        self._derived: OrderedDict[str, tuple[tuple[int, int], Callable[..., Any], Any]] = OrderedDict()
 
     # ------------------------------------------------------------- building
 
@@ -207,6 +217,8 @@ class ReadModel:
         """Fold written events in (the writer calls this after its inserts succeeded)."""
         with self.lock:
             for e in events:
+                self._seq += 1
+                self.changed[e.entity] = self._seq
                 body = e.body
                 if isinstance(body, ev.MetricsLogged):
                     run_latest = self.latest.setdefault(e.entity, {})
@@ -240,6 +252,8 @@ class ReadModel:
             self.state, self.latest, self.runs_with_io, self.recount = (other.state, other.latest, other.runs_with_io,
                                                                         other.recount)
             self.columns = other.columns
+            self._generation += 1  # every derived value was built from the replaced contents
+            self._derived.clear()
             self.trust_rows, self.tainted = other.trust_rows, other.tainted
 
     def distrust_rows(self) -> None:
@@ -294,6 +308,26 @@ class ReadModel:
         with self.lock:
             m = self.latest.get(run_id, {}).get(key)
             return self.trust_rows and m is not None and bool(m[9]) and (run_id, key) not in self.tainted
+
+    def derived(self, run_id: str, build: Callable[[Run, dict[str, Latest]], T]) -> T | None:
+        """``build(run, its latest metrics by key)``, computed under the lock and kept until an event for the
+        run is folded or a rebuild replaces the model (at most :data:`DERIVED_RUNS` runs, the least recently
+        read dropped): a search page re-serialises only runs that changed. None if there is no such run."""
+        with self.lock:
+            run = self.state.run(run_id)
+            if run is None:
+                return None
+            stamp = (self._generation, self.changed.get(run_id, 0))
+            hit = self._derived.get(run_id)
+            if hit is not None and hit[0] == stamp and hit[1] is build:
+                self._derived.move_to_end(run_id)
+                return cast(T, hit[2])
+            value = build(run, self.latest.get(run_id, {}))
+            self._derived[run_id] = (stamp, build, value)
+            self._derived.move_to_end(run_id)
+            if len(self._derived) > DERIVED_RUNS:
+                self._derived.popitem(last=False)
+            return value
 
     def has_io(self, run_id: str) -> bool:
         return run_id in self.runs_with_io

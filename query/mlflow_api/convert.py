@@ -15,7 +15,7 @@ from typing import Any
 from .errors import invalid
 from .routing import wire_float
 
-__all__ = ["kv", "experiment_json", "run_info_json", "run_json", "metric_json", "proxied_location", "tags_of",
+__all__ = ["kv", "experiment_json", "run_info_json", "run_json", "io_json", "metric_json", "proxied_location", "tags_of",
            "encode_token", "decode_token"]
 
 ARTIFACTS_SCHEME = "mlflow-artifacts:"
@@ -68,9 +68,14 @@ def run_json(run: Mapping[str, Any], experiment_location: str, inputs: Mapping[s
     return {
         "info": run_info_json(run, experiment_location),
         "data": {"metrics": metrics, "params": kv(run["params"]), "tags": kv(run["tags"])},
-        "inputs": dict(inputs or {"dataset_inputs": [], "model_inputs": []}),
-        "outputs": dict(outputs or {"model_outputs": []}),
+        **io_json(inputs, outputs),
     }
+
+
+def io_json(inputs: Mapping[str, Any] | None = None, outputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A run's ``inputs`` and ``outputs`` members (empty lists when it logged none)."""
+    return {"inputs": dict(inputs or {"dataset_inputs": [], "model_inputs": []}),
+            "outputs": dict(outputs or {"model_outputs": []})}
 
 
 def encode_token(offset: int) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from math import isfinite
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 
 from producer import limits
@@ -27,19 +29,22 @@ from tracking import (
     LogOutputs,
     MetricPoint,
     RestoreRun,
+    Run,
     UpdateRun,
 )
 
 from ..commands import execute
 from ..filters import parse_filter, parse_order_by
 from ..routes.registry import actor_of
+from ..run_search import Latest
+from ..run_state import run_state_dict
 from ..services import Services
 from .common import run_or_404
-from .convert import decode_token, encode_token, run_info_json, run_json
+from .convert import decode_token, encode_token, io_json, kv, run_info_json, run_json
 from .errors import invalid
 from .log_reads import LogReads
 from .request import Field, check_schema, missing_value, optional_int, optional_str, required_str
-from .routing import mlflow_route
+from .routing import mlflow_route, wire_float
 
 router = APIRouter()
 
@@ -93,14 +98,27 @@ def experiment_location(services: Services, experiment_id: str, cache: dict[str,
     return loc
 
 
+def _run_parts(run: Run, latest: Mapping[str, Latest]) -> tuple[dict[str, Any], orjson.Fragment]:
+    """A run's info fields and its ``data`` (latest metrics, params, tags) already serialised: what the
+    read model keeps per run (:meth:`ReadModel.derived`) so a search page re-serialises only runs that
+    changed. The same JSON as :func:`run_json` over :func:`run_state_dict`."""
+    metrics = [{"key": k, "value": v if isfinite(v := float(m[0])) else wire_float(v), "timestamp": int(m[2]),
+                "step": int(m[1])} for k, m in sorted(latest.items())]
+    data = {"metrics": metrics, "params": kv(dict(sorted(run.params.items()))), "tags": kv(dict(sorted(run.tags.items())))}
+    return run_state_dict(run, {}), orjson.Fragment(orjson.dumps(data))
+
+
 def runs_json(services: Services, run_ids: list[str]) -> list[dict[str, Any]]:
-    runs = services.reads.runs(run_ids)
-    model = services.reads.model
-    io_ids = [r["run_id"] for r in runs if model is None or model.has_io(r["run_id"])]
-    io = LogReads(services.store).run_io(io_ids)
-    cache: dict[str, str] = {}
-    return [run_json(r, experiment_location(services, r["experiment_id"], cache), *io.get(r["run_id"], (None, None)))
-            for r in runs]
+    model, locations = services.reads.model, dict[str, str]()
+    if model is None:
+        runs = services.reads.runs(run_ids)
+        io = LogReads(services.store).run_io([r["run_id"] for r in runs])
+        return [run_json(r, experiment_location(services, r["experiment_id"], locations),
+                         *io.get(r["run_id"], (None, None))) for r in runs]
+    parts = [p for rid in dict.fromkeys(run_ids) if (p := model.derived(rid, _run_parts)) is not None]
+    io = LogReads(services.store).run_io([info["run_id"] for info, _ in parts if model.has_io(info["run_id"])])
+    return [{"info": run_info_json(info, experiment_location(services, info["experiment_id"], locations)),
+             "data": data, **io_json(*io.get(info["run_id"], (None, None)))} for info, data in parts]
 
 
 def get_run_json(services: Services, run_id: str) -> dict[str, Any]:

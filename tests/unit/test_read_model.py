@@ -166,3 +166,36 @@ def test_metric_columns_find_the_same_page_as_visiting_every_run() -> None:
                 visited = search(m.state.runs.values(), m.latest, *args)
                 assert search(m.state.runs, m.latest, *args, m.columns) == visited, (flt, order, page)
                 assert m.search(*args) == visited
+
+
+def test_derived_values_are_rebuilt_when_the_run_changes_and_dropped_least_recently_used(monkeypatch: object) -> None:
+    import query.read_model as rm
+
+    m = ReadModel()
+    m.apply([_event("e1", ev.ExperimentCreated(name="exp"))] +
+            [_event(f"r{i}", ev.RunCreated(experiment_id="e1", start_time_ms=i)) for i in range(3)])
+    built: list[str] = []
+
+    def build(run: object, latest: dict[str, list[object]]) -> tuple[str, dict[str, object]]:
+        built.append(run.run_id)  # type: ignore[attr-defined]
+        return run.run_id, {k: v[0] for k, v in latest.items()}  # type: ignore[attr-defined]
+
+    assert m.derived("r0", build) == ("r0", {}) and m.derived("r0", build) == ("r0", {})
+    assert built == ["r0"]  # the second read is the kept value
+    m.apply([_event("r1", ev.MetricsLogged(keys=("loss",), steps=(0,), timestamps_ms=(1,), values=(0.5,)))])
+    assert m.derived("r0", build) == ("r0", {}) and built == ["r0"]  # another run's event changes nothing
+    m.apply([_event("r0", ev.MetricsLogged(keys=("loss",), steps=(1,), timestamps_ms=(1,), values=(0.25,)))])
+    assert m.derived("r0", build) == ("r0", {"loss": 0.25}) and built == ["r0", "r0"]
+    assert m.derived("missing", build) is None
+    m.derived("r2", build)
+    m.apply([_event("r2", ev.RunDeleted())])
+    m.derived("r2", build)  # deleted runs are still read (lifecycle_stage): built again
+    assert built == ["r0", "r0", "r2", "r2"]
+    monkeypatch.setattr(rm, "DERIVED_RUNS", 1)  # type: ignore[attr-defined]
+    m.derived("r1", build)  # pushes r0 (and r2) out
+    m.derived("r0", build)
+    assert built == ["r0", "r0", "r2", "r2", "r1", "r0"]
+    fresh = ReadModel()
+    fresh.apply([_event("e1", ev.ExperimentCreated(name="exp")), _event("r0", ev.RunCreated(experiment_id="e1", start_time_ms=0))])
+    m.replace(fresh)  # a rebuild: nothing built from the old contents is kept
+    assert m.derived("r0", build) == ("r0", {}) and built[-1] == "r0" and len(built) == 7
