@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 
 from producer.errors import RunledgerError
 
 from . import mlflow_api
 from .auth import start_auth
-from .auth.guard import AuthMiddleware, authorize
+from .auth.guard import ASGIApp, AuthMiddleware, Receive, Scope, Send, authorize
 from .errors_http import http_status
 from .mlflow_api.errors import mlflow_error_for
 from .registry_startup import start_registry
@@ -57,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mlflow_api.mount(app)
     app.add_middleware(AuthMiddleware)  # authenticates every request, routes or not (pages, static files)
     if settings.access_log:
-        app.middleware("http")(_log_access)
+        app.add_middleware(AccessLog)
 
     @app.exception_handler(RunledgerError)
     async def _runledger_error(request: Request, exc: RunledgerError) -> JSONResponse:
@@ -77,16 +78,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _log_access(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """One line per request: ``<client> "<METHOD> <path>" <status> <ms> ms`` (query strings left out:
-    they may carry filters users consider private, and they make lines long)."""
-    t0 = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        client = request.client.host if request.client else "-"
-        access_log.info('%s "%s %s" %d %.1f ms', client, request.method, request.url.path, status,
-                        (time.perf_counter() - t0) * 1000)
+class AccessLog:
+    """One line per request: ``<client> "<METHOD> <path>" <status> <ms> ms``, the time until the last
+    byte of the answer was handed to the server (query strings left out: they may carry filters users
+    consider private, and they make lines long). Plain ASGI: no per-request task or body stream, unlike
+    ``@app.middleware("http")``, which cost ~1 ms a request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0, status, logged = time.perf_counter(), 500, False
+
+        def line() -> None:
+            client = scope.get("client")
+            access_log.info('%s "%s %s" %d %.1f ms', client[0] if client else "-", scope["method"], scope["path"],
+                            status, (time.perf_counter() - t0) * 1000)
+
+        async def sending(message: MutableMapping[str, Any]) -> None:
+            nonlocal status, logged
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False) and not logged:
+                logged = True
+                line()
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if not logged:
+                line()

@@ -120,13 +120,15 @@ class Reads:
 
     # ------------------------------------------------------------------- runs
 
-    def runs(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
-        """Current state of these runs (missing ids are left out), in the order given."""
+    def runs(self, run_ids: Sequence[str], *, counts: bool = True) -> list[dict[str, Any]]:
+        """Current state of these runs (missing ids are left out), in the order given. ``counts=False``: a
+        metric's ``count`` may be None where the read model does not know it (no ClickHouse query; for
+        callers that do not show counts, such as MLflow's API)."""
         if not run_ids:
             return []
         ids = list(dict.fromkeys(run_ids))
         if self.model is not None:
-            return self._runs_from_model(ids)
+            return self._runs_from_model(ids, counts)
         grouped: dict[str, list[tuple[Any, ...]]] = {}
         for rid, *rest in self.store.query_rows(_RUNS_SQL, {"ids": ids}):
             grouped.setdefault(rid, []).append(tuple(rest))
@@ -134,7 +136,7 @@ class Reads:
         metrics = self.latest_metrics(list(runs))
         return [run_state_dict(runs[r], metrics.get(r, {})) for r in ids if r in runs]
 
-    def _runs_from_model(self, ids: list[str]) -> list[dict[str, Any]]:
+    def _runs_from_model(self, ids: list[str], counts: bool = True) -> list[dict[str, Any]]:
         assert self.model is not None
         out, recount = [], []
         with self.model.lock:  # the writer thread folds into these objects
@@ -146,12 +148,12 @@ class Reads:
                 if rid in self.model.recount:
                     recount.append(rid)
                 out.append(run_state_dict(run, metrics))
-        if recount:
-            counts = self._counts(recount)
+        if recount and counts:
+            known = self._counts(recount)
             for state in out:
                 for k, m in state["metrics"].items():
                     if m["count"] is None:
-                        m["count"] = counts.get((state["run_id"], k), 0)
+                        m["count"] = known.get((state["run_id"], k), 0)
         return out
 
     def _counts(self, run_ids: list[str]) -> dict[tuple[str, str], int]:
@@ -166,8 +168,8 @@ class Reads:
             "SELECT DISTINCT run_id FROM run_fields FINAL WHERE run_id IN {ids:Array(String)} "
             "AND field = 'experiment_id' AND value != ''", {"ids": list(run_ids)})}
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
-        found = self.runs([run_id])
+    def run(self, run_id: str, *, counts: bool = True) -> dict[str, Any] | None:
+        found = self.runs([run_id], counts=counts)
         return found[0] if found else None
 
     def latest_metrics(self, run_ids: Sequence[str], as_of_ms: int | None = None) -> dict[str, dict[str, Any]]:

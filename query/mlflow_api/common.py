@@ -13,7 +13,7 @@ from ..filters import Clause
 from ..services import Services
 from .errors import invalid, not_found
 
-__all__ = ["clause_holds", "experiment_or_404", "run_or_404", "active_run", "ensure_active", "append_or_raise",
+__all__ = ["clause_holds", "experiment_or_404", "run_or_404", "active_run", "append_or_raise",
            "append_one"]
 
 
@@ -29,7 +29,7 @@ def experiment_or_404(services: Services, experiment_id: str) -> dict[str, Any]:
 
 
 def run_or_404(services: Services, run_id: str) -> dict[str, Any]:
-    found = services.reads.run(run_id)
+    found = services.reads.run(run_id, counts=False)  # MLflow shows no counts: no ClickHouse query
     if found is None:
         raise not_found(f"Run '{run_id}' not found")
     return found
@@ -41,19 +41,6 @@ def active_run(services: Services, run_id: str) -> dict[str, Any]:
     if run["lifecycle_stage"] != "active":
         raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {run['lifecycle_stage']}.")
     return run
-
-
-def ensure_active(services: Services, run_id: str) -> None:
-    """``active_run``'s check alone, in one small query (the write paths call it once per request, so it
-    must not read the run's params, tags and metrics)."""
-    fields = dict(services.store.query_rows(
-        "SELECT field, value FROM run_fields FINAL WHERE run_id = {id:String} "
-        "AND field IN ('experiment_id', 'lifecycle')", {"id": run_id}))
-    if not fields.get("experiment_id"):
-        raise not_found(f"Run '{run_id}' not found")
-    stage = fields.get("lifecycle") or "active"
-    if stage != "active":
-        raise invalid(f"The run {run_id} must be in the 'active' state. Current state is {stage}.")
 
 
 def append_or_raise(services: Services, events: Sequence[Event]) -> None:

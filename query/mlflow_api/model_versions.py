@@ -177,7 +177,7 @@ def logged_model_ref(source: str) -> str | None:
 
 def run_artifact_uri(services: Services, run_id: str) -> str | None:
     """A run's ``artifact_uri`` as the API shows it, None if there is no such run."""
-    run = services.reads.run(run_id)
+    run = services.reads.run(run_id, counts=False)
     if run is None:
         return None
     return f"{experiment_location(services, run['experiment_id']).rstrip('/')}/{run_id}/artifacts"
@@ -243,7 +243,7 @@ def download_uri(services: Services, service: RegistryService, v: reg.VersionSta
         return proxied_location(lm["artifact_location"], root)
     if v.source.startswith("runs:/"):
         run_id, _, path = v.source[len("runs:/"):].partition("/")
-        run = services.reads.run(run_id)
+        run = services.reads.run(run_id, counts=False)
         if run is not None:
             exp = services.reads.experiment(run["experiment_id"])
             base = proxied_location(exp["artifact_location"] if exp else f"{root}/{run['experiment_id']}", root)

@@ -41,7 +41,7 @@ from ..run_state import run_state_dict
 from ..services import Services
 from .common import run_or_404
 from .convert import decode_token, encode_token, io_json, kv, run_info_json, run_json
-from .errors import invalid
+from .errors import invalid, not_found
 from .log_reads import LogReads
 from .request import Field, check_schema, missing_value, optional_int, optional_str, required_str
 from .routing import mlflow_route, wire_float
@@ -122,8 +122,10 @@ def runs_json(services: Services, run_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def get_run_json(services: Services, run_id: str) -> dict[str, Any]:
-    run_or_404(services, run_id)
-    return runs_json(services, [run_id])[0]
+    found = runs_json(services, [run_id])
+    if not found:
+        raise not_found(f"Run '{run_id}' not found")
+    return found[0]
 
 
 # ------------------------------------------------------------------ lifecycle
