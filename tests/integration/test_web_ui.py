@@ -413,6 +413,9 @@ def test_ui_transition_stage_lands_in_the_audit_trail_with_the_actor(page: Page,
     page.field("Stage").find_element(By.CSS_SELECTOR, "[role=status]").click()  # the stage: its dropdown
     page.find_xpath("//*[@role='menuitem'][contains(., 'Transition to') and contains(., 'Production')]").click()
     dialog = page.dialog("Stage transition")
+    page.wait_for("the modal opened and the menu closed (their animations ended)", lambda: page.d.execute_script(
+        "return document.getAnimations().every(a => a.effect.getComputedTiming().endTime === Infinity)"))
+    page.shot("registry-stage-transition-modal")
     page.submit(dialog, "OK")
     page.wait_for("the new stage on the version", lambda: page.field("Stage").text == "Production")
     page.settle()
