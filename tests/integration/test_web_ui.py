@@ -386,6 +386,27 @@ def test_ui_add_run_tag_lands_in_the_audit_trail_with_the_actor(page: Page, data
     assert ("tags_set", ACTOR, {"tags": {"reviewed": "yes"}}) in [(e["type"], e["actor"], e["body"]) for e in events], events
 
 
+def test_ui_edit_run_tag_lands_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
+    rid = data["runs"][7]
+    route = f"#/experiments/{data['exp']}/runs/{rid}"
+    page.open(route, "run-7", "team", ": vision")
+    page.find("button[aria-label='Edit tags']").click()
+    dialog = page.dialog("Add/Edit tags")
+    dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys("team")  # Key: the existing one
+    page.choose("team")
+    page.type_into(dialog.find_element(By.CSS_SELECTOR, "input[aria-label='Value']"), "robotics")
+    dialog.find_element(By.CSS_SELECTOR, "button[aria-label='Add tag']").click()
+    page.submit(dialog, "Save tags")
+    page.wait_text("team", ": robotics")
+    page.settle()
+    assert [r.status for r in page.sent("POST", "/ajax-api/2.0/mlflow/runs/set-tag")] == [200]
+    page.open(route, "team", ": robotics", reload=True)
+    assert ": vision" not in page.body()
+    page.settle()
+    events = run_events(data, rid)
+    assert ("tags_set", ACTOR, {"tags": {"team": "robotics"}}) in [(e["type"], e["actor"], e["body"]) for e in events], events
+
+
 def test_ui_set_alias_lands_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
     route = f"#/models/{data['model']}/versions/2"
     page.open(route, "Version 2")
