@@ -4,10 +4,10 @@ Data is logged with the stock mlflow client; every page the issue names is opene
 its content is waited for and asserted, and every request the page made is checked: a status >= 400, a
 failed load or a SEVERE console error fails the test — except the one probe the stock server answers with
 404 itself when authentication is off (``users/current``, see docs/UI.md). The UI writes (rename a run,
-add a run tag, transition a stage, set an alias) are done as a user does them: clicking the UI's menus and
-buttons and typing into its modals, with the browser authenticated as ``ana`` (HTTP Basic on every
-request, as behind an auth proxy); each write's request is checked, the page shows the change (and again
-after a reload) and the audit trail names ``ana``. Screenshots go to docs/screenshots/.
+add and edit a run tag, transition a stage, set an alias) are done as a user does them: clicking the UI's
+menus and buttons and typing into its modals, with the browser authenticated as ``ana`` (HTTP Basic on
+every request, as behind an auth proxy); each write's request is checked, the page shows the change (and
+again after a reload) and the audit trail names ``ana``. Screenshots go to docs/screenshots/.
 """
 
 from __future__ import annotations
