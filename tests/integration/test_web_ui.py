@@ -4,10 +4,10 @@ Data is logged with the stock mlflow client; every page the issue names is opene
 its content is waited for and asserted, and every request the page made is checked: a status >= 400, a
 failed load or a SEVERE console error fails the test — except the one probe the stock server answers with
 404 itself when authentication is off (``users/current``, see docs/UI.md). The UI writes (rename a run,
-set a tag, transition a stage, set an alias) are sent as the exact requests the UI makes, from inside the
-page (``fetch``), with the browser authenticated as ``ana`` (HTTP Basic on every request, as behind an
-auth proxy); the pages then show the change and the audit trails name ``ana``. Screenshots go to
-docs/screenshots/.
+add and edit a run tag, transition a stage, set an alias) are done as a user does them: clicking the UI's
+menus and buttons and typing into its modals, with the browser authenticated as ``ana`` (HTTP Basic on
+every request, as behind an auth proxy); each write's request is checked, the page shows the change (and
+again after a reload) and the audit trail names ``ana``. Screenshots go to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -20,14 +20,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from browser import NetworkLog, Request, browser_missing, console_errors, new_driver
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 from servers import ServerProcess
 
@@ -100,6 +103,12 @@ def driver(data: dict[str, Any]) -> Iterator[WebDriver]:
         d.quit()
 
 
+def xpath_literal(text: str) -> str:
+    """``text`` as an XPath 1.0 string literal (XPath has no escapes: quoted with the quote it lacks)."""
+    assert not ('"' in text and "'" in text), text
+    return f"'{text}'" if '"' in text else f'"{text}"'
+
+
 class Page:
     """One page visit: what it requested, checked when the page settles."""
 
@@ -157,16 +166,78 @@ class Page:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.d.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
 
-    def fetch(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """The request the UI makes, sent from inside the page (same origin, same headers)."""
-        status, text = self.d.execute_async_script(
-            "const [method, url, body, done] = arguments;"
-            "fetch(url, {method, headers: {'Content-Type': 'application/json'}, body: JSON.stringify(body)})"
-            ".then(r => r.text().then(t => done([r.status, t]))).catch(e => done([0, String(e)]));",
-            method, path, body)
-        assert status == 200, f"{method} {path} -> {status} {text}"
-        out: dict[str, Any] = json.loads(text)
-        return out
+    def find(self, css: str, timeout_s: float = 20.0) -> WebElement:
+        """The first displayed element matching ``css``, waited for."""
+        return self._shown(By.CSS_SELECTOR, css, timeout_s)
+
+    def find_xpath(self, xpath: str, timeout_s: float = 20.0) -> WebElement:
+        """The first displayed element matching ``xpath``, waited for."""
+        return self._shown(By.XPATH, xpath, timeout_s)
+
+    def _shown(self, by: str, selector: str, timeout_s: float) -> WebElement:
+        def shown(d: WebDriver) -> WebElement | None:
+            return next((e for e in d.find_elements(by, selector) if e.is_displayed()), None)
+        try:
+            el: WebElement = WebDriverWait(self.d, timeout_s, poll_frequency=0.2).until(shown)
+        except TimeoutException:
+            raise AssertionError(f"{self.d.current_url}: no visible {selector}; page text:\n{self.body()[:2000]}") from None
+        return el
+
+    def wait_for(self, what: str, condition: Callable[[], bool], timeout_s: float = 20.0) -> None:
+        """Wait until ``condition()`` holds (elements the page re-rendered meanwhile are looked up again)."""
+        try:
+            WebDriverWait(self.d, timeout_s, poll_frequency=0.2, ignored_exceptions=[StaleElementReferenceException]
+                          ).until(lambda d: condition())
+        except TimeoutException:
+            raise AssertionError(f"{self.d.current_url}: {what} never happened; page text:\n{self.body()[:2000]}") from None
+
+    def dialog(self, title: str) -> WebElement:
+        """The open modal whose title is ``title``."""
+        return self.find_xpath(f"//*[@role='dialog'][.//*[normalize-space(text())={xpath_literal(title)}]]")
+
+    def submit(self, dialog: WebElement, button: str, timeout_s: float = 20.0) -> None:
+        """Click the modal's ``button`` and wait until the modal closed (the UI closes it once the write
+        was answered)."""
+        dialog.find_element(By.XPATH, f".//button[normalize-space()={xpath_literal(button)}]").click()
+        closed = expected_conditions.invisibility_of_element(dialog)  # also when the modal left the page
+        self.wait_for(f"the modal closing after {button!r}", lambda: bool(closed(self.d)), timeout_s)
+
+    def choose(self, option: str, timeout_s: float = 20.0) -> None:
+        """Click the option ``option`` of the open dropdown, drawn at the end of the page (after the modal
+        that opened it); the select's own hidden list of options for screen readers is not displayed."""
+        text = xpath_literal(option)
+        xpath = f"//*[normalize-space()={text}][not(*[normalize-space()={text}])]"
+        self.wait_for(f"the option {option!r}",
+                      lambda: any(e.is_displayed() for e in self.d.find_elements(By.XPATH, xpath)), timeout_s)
+        [e for e in self.d.find_elements(By.XPATH, xpath) if e.is_displayed()][-1].click()
+
+    def type_into(self, field: WebElement, text: str) -> None:
+        """Replace what ``field`` holds with ``text``, keystroke by keystroke."""
+        field.send_keys(Keys.CONTROL, "a")
+        field.send_keys(Keys.DELETE)
+        field.send_keys(text)
+
+    def field(self, label: str) -> WebElement:
+        """The descriptions row ``label`` of a registry page (its value)."""
+        return self.find_xpath(f"//*[@data-testid='descriptions-item'][*[@data-testid='descriptions-item-label']"
+                               f"[normalize-space()={xpath_literal(label)}]]/*[@data-testid='descriptions-item-content']")
+
+    def new_registry_ui(self, on: bool) -> None:
+        """Turn the registry's "New model registry UI" switch ``on`` or off as a user does: stages can only
+        be changed with it off (the new UI shows them read-only, as deprecated); aliases only with it on."""
+        switch = self.find("[role=switch][aria-label='New model registry UI']")
+        if (switch.get_attribute("aria-checked") == "true") == on:
+            return
+        switch.click()
+        if not on:
+            self.submit(self.dialog("Disable the new model stages"), "Disable")
+        self.wait_for(f"the new registry UI switched {'on' if on else 'off'}",
+                      lambda: (switch.get_attribute("aria-checked") == "true") == on)
+
+    def sent(self, method: str, path: str) -> list[Request]:
+        """The requests ``method path`` of this visit so far (answers checked by :meth:`settle`)."""
+        self.network.poll()
+        return [r for r in self.network.requests(self.since) if r.method == method and r.path == path]
 
     def paths(self, where: Callable[[Request], bool] = lambda r: True) -> list[str]:
         return [r.url for r in self.requests if where(r)]
@@ -264,27 +335,117 @@ def test_registry_pages(page: Page, data: dict[str, Any]) -> None:
     page.shot("registry-version")
 
 
-def test_ui_writes_land_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
-    import httpx
+def run_events(data: dict[str, Any], rid: str) -> list[dict[str, Any]]:
+    """The run's audit trail."""
+    out: list[dict[str, Any]] = httpx.get(f"{data['url']}/api/v1/runs/{rid}/history", timeout=30).json()["events"]
+    return out
 
-    rid, model = data["runs"][5], data["model"]
-    page.open(f"#/experiments/{data['exp']}/runs/{rid}", "run-5")
-    page.fetch("POST", "/ajax-api/2.0/mlflow/runs/update", {"run_id": rid, "run_name": "renamed-in-ui"})
-    page.fetch("POST", "/ajax-api/2.0/mlflow/runs/set-tag", {"run_id": rid, "key": "reviewed", "value": "yes"})
-    page.open(f"#/experiments/{data['exp']}/runs/{rid}", "renamed-in-ui", "reviewed", "yes", reload=True)
+
+def version_trail(data: dict[str, Any], version: int) -> list[dict[str, Any]]:
+    """The audit trail of the test model's ``version``."""
+    out: list[dict[str, Any]] = httpx.get(f"{data['url']}/api/v1/registry/models/{data['model']}/history",
+                                          params={"version": version}, timeout=30).json()["entries"]
+    return out
+
+
+def test_ui_rename_run_lands_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
+    rid = data["runs"][5]
+    route = f"#/experiments/{data['exp']}/runs/{rid}"
+    page.open(route, "run-5")
+    page.find("[data-testid=overflow-menu-trigger]").click()  # the run header's "..." menu
+    page.find_xpath("//*[@role='menuitem'][normalize-space()='Rename']").click()
+    dialog = page.dialog("Rename Run")
+    page.type_into(dialog.find_element(By.CSS_SELECTOR, "[data-testid=rename-modal-input]"), "renamed-in-ui")
+    page.submit(dialog, "Save")
+    page.wait_for("the new name in the run's header", lambda: page.find("[data-testid=runs-header]").text == "renamed-in-ui")
     page.settle()
-    page.open(f"#/models/{model}/versions/2", "Version 2")
-    page.fetch("POST", "/ajax-api/2.0/mlflow/model-versions/transition-stage",
-               {"name": model, "version": "2", "stage": "Staging", "archive_existing_versions": False})
-    page.fetch("POST", "/ajax-api/2.0/mlflow/registered-models/alias",
-               {"name": model, "alias": "champion", "version": "2"})
-    page.open(f"#/models/{model}/versions/2", "Staging", "champion", reload=True)
+    assert [r.status for r in page.sent("POST", "/ajax-api/2.0/mlflow/runs/update")] == [200]
+    page.open(route, "renamed-in-ui", reload=True)
+    page.settle()
+    events = run_events(data, rid)
+    assert ("run_renamed", ACTOR, {"name": "renamed-in-ui"}) in [(e["type"], e["actor"], e["body"]) for e in events], events
+
+
+def test_ui_add_run_tag_lands_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
+    rid = data["runs"][6]
+    route = f"#/experiments/{data['exp']}/runs/{rid}"
+    page.open(route, "run-6", "team", "vision")
+    page.find("button[aria-label='Edit tags']").click()
+    dialog = page.dialog("Add/Edit tags")
+    dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys("reviewed")  # Key: a new one
+    page.choose('Add tag "reviewed"')
+    dialog.find_element(By.CSS_SELECTOR, "input[aria-label='Value']").send_keys("yes")
+    dialog.find_element(By.CSS_SELECTOR, "button[aria-label='Add tag']").click()
+    page.submit(dialog, "Save tags")
+    page.wait_text("reviewed", ": yes", "team", ": vision")
+    page.settle()
+    assert [r.status for r in page.sent("POST", "/ajax-api/2.0/mlflow/runs/set-tag")] == [200]
+    page.open(route, "reviewed", ": yes", reload=True)
+    page.settle()
+    events = run_events(data, rid)
+    assert ("tags_set", ACTOR, {"tags": {"reviewed": "yes"}}) in [(e["type"], e["actor"], e["body"]) for e in events], events
+
+
+def test_ui_edit_run_tag_lands_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
+    rid = data["runs"][7]
+    route = f"#/experiments/{data['exp']}/runs/{rid}"
+    page.open(route, "run-7", "team", ": vision")
+    page.find("button[aria-label='Edit tags']").click()
+    dialog = page.dialog("Add/Edit tags")
+    dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys("team")  # Key: the existing one
+    page.choose("team")
+    page.type_into(dialog.find_element(By.CSS_SELECTOR, "input[aria-label='Value']"), "robotics")
+    dialog.find_element(By.CSS_SELECTOR, "button[aria-label='Add tag']").click()
+    page.submit(dialog, "Save tags")
+    page.wait_text("team", ": robotics")
+    page.settle()
+    assert [r.status for r in page.sent("POST", "/ajax-api/2.0/mlflow/runs/set-tag")] == [200]
+    page.open(route, "team", ": robotics", reload=True)
+    assert ": vision" not in page.body()
+    page.settle()
+    events = run_events(data, rid)
+    assert ("tags_set", ACTOR, {"tags": {"team": "robotics"}}) in [(e["type"], e["actor"], e["body"]) for e in events], events
+
+
+def test_ui_set_alias_lands_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
+    route = f"#/models/{data['model']}/versions/2"
+    page.open(route, "Version 2")
+    page.new_registry_ui(True)
+    page.field("Aliases").find_element(By.XPATH, ".//button[normalize-space()='Add']").click()
+    dialog = page.dialog("Add/Edit alias for model version 2")
+    dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys("champion")
+    page.choose("champion")
+    page.submit(dialog, "Save aliases")
+    page.wait_for("the alias on the version", lambda: "champion" in page.field("Aliases").text)
+    page.settle()
+    assert [r.status for r in page.sent("POST", "/ajax-api/2.0/mlflow/registered-models/alias")] == [200]
+    page.open(route, "Version 2", reload=True)
+    page.wait_for("the alias on the version", lambda: "champion" in page.field("Aliases").text)
+    page.settle()
+    trail = version_trail(data, 2)
+    assert ("registered_model_alias_set", ACTOR, [{"field": "alias.champion", "before": None, "after": 2}]) in [
+        (e["type"], e["actor"], e["changes"]) for e in trail], trail
+
+
+def test_ui_transition_stage_lands_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
+    route = f"#/models/{data['model']}/versions/2"
+    page.open(route, "Version 2")
+    page.new_registry_ui(False)
+    page.field("Stage").find_element(By.CSS_SELECTOR, "[role=status]").click()  # the stage: its dropdown
+    page.find_xpath("//*[@role='menuitem'][contains(., 'Transition to') and contains(., 'Production')]").click()
+    dialog = page.dialog("Stage transition")
+    page.wait_for("the modal opened and the menu closed (their animations ended)", lambda: page.d.execute_script(
+        "return document.getAnimations().every(a => a.effect.getComputedTiming().endTime === Infinity)"))
+    page.shot("registry-stage-transition-modal")
+    page.submit(dialog, "OK")
+    page.wait_for("the new stage on the version", lambda: page.field("Stage").text == "Production")
+    page.settle()
+    sent = page.sent("POST", "/ajax-api/2.0/mlflow/model-versions/transition-stage")
+    assert [r.status for r in sent] == [200]
+    page.new_registry_ui(True)  # back to the UI's default (it is kept in the browser's local storage)
+    page.open(route, "Stage (deprecated)", "Production", reload=True)
     page.settle()
     page.shot("registry-version-after-writes")
-    with httpx.Client(base_url=data["url"], timeout=30) as http:
-        run_events = http.get(f"/api/v1/runs/{rid}/history").json()["events"]
-        trail = http.get(f"/api/v1/registry/models/{model}/history", params={"version": 2}).json()["entries"]
-    mine = [(e["type"], e["actor"]) for e in run_events if e["type"] in ("run_renamed", "tags_set")]
-    assert ("run_renamed", ACTOR) in mine and ("tags_set", ACTOR) in mine, run_events
-    by_ana = {e["type"] for e in trail if e["actor"] == ACTOR}
-    assert any("stage" in t for t in by_ana) and any("alias" in t for t in by_ana), trail
+    trail = version_trail(data, 2)
+    assert ("model_version_stage_transitioned", ACTOR, [{"field": "stage", "before": "None", "after": "Production"}]) in [
+        (e["type"], e["actor"], e["changes"]) for e in trail], trail
