@@ -51,13 +51,13 @@ def create_experiment(services: Services, params: dict[str, Any], request: Reque
     return {"experiment_id": events[0].entity}
 
 
-@mlflow_route(router, "/experiments/get", "GET")
+@mlflow_route(router, "/experiments/get", "GET", in_memory=True)
 def get_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Get an experiment by id."""
     return {"experiment": _json(services, experiment_or_404(services, required_str(params, "experiment_id")))}
 
 
-@mlflow_route(router, "/experiments/get-by-name", "GET")
+@mlflow_route(router, "/experiments/get-by-name", "GET", in_memory=True)
 def get_experiment_by_name(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Get an experiment by name."""
     name = required_str(params, "experiment_name")
@@ -72,7 +72,7 @@ def _matches(e: dict[str, Any], c: Clause) -> bool:
     return clause_holds(value, c)
 
 
-@mlflow_route(router, "/experiments/search", "POST", "GET")
+@mlflow_route(router, "/experiments/search", "POST", "GET", in_memory=True)
 def search_experiments(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Search experiments: filter on name / tags / times, order_by, paging, view_type."""
     view = str(params.get("view_type") or "ACTIVE_ONLY").upper()

@@ -62,7 +62,8 @@ def _call(info: Any, handler: Handler, params: dict[str, Any], message: Any, rou
     parse_dict: Callable[[dict[str, Any], Any], None] = proto_json_utils.parse_dict
     ctx = info.context
     check_as_route(ctx["request"], *route, params)
-    parse_dict(handler(ctx["services"], params, ctx["request"]), message)
+    # through JSON: a REST answer may hold pre-serialised parts (a run's ``data``: orjson.Fragment)
+    parse_dict(orjson.loads(orjson.dumps(handler(ctx["services"], params, ctx["request"]))), message)
     return message
 
 

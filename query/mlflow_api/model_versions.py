@@ -82,7 +82,7 @@ def create_model_version(services: Services, params: dict[str, Any], request: Re
     return {"model_version": version_json(model, model.versions[number])}
 
 
-@mlflow_route(router, "/model-versions/get", "GET")
+@mlflow_route(router, "/model-versions/get", "GET", in_memory=True)
 def get_model_version(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """One version of a model."""
     return {"model_version": version_json(*_version(services, params))}
@@ -137,7 +137,7 @@ def get_download_uri(services: Services, params: dict[str, Any], request: Reques
     return {"artifact_uri": download_uri(services, registry_service(services), v)}
 
 
-@mlflow_route(router, "/model-versions/search", "GET", "POST")
+@mlflow_route(router, "/model-versions/search", "GET", "POST", in_memory=True)
 def search_model_versions(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Search versions: filter on name, version, run_id, source, stage, model_id, tags.; order_by; paging.
     Order as MLflow 3's server: ``order_by``, then name, then newest version first; with no ``order_by``,

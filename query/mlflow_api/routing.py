@@ -36,10 +36,18 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
 
 
-def mlflow_route(router: APIRouter, path: str, *methods: str, summary: str = "") -> Callable[[Handler], Handler]:
+def mlflow_route(router: APIRouter, path: str, *methods: str, summary: str = "",
+                 in_memory: bool = False) -> Callable[[Handler], Handler]:
+    """Register ``fn(services, params, request) -> dict`` as an MLflow endpoint (JSON in, JSON out).
+
+    ``in_memory``: with the read model on (embedded mode) the handler only reads memory (no ClickHouse, no
+    file), so it runs on the event loop itself: no hop to a worker thread and back (~0.5 ms of a ~2 ms
+    small read). Otherwise, and for every other handler, it runs in the thread pool."""
     def deco(fn: Handler) -> Handler:
         async def endpoint(request: Request, services: Services = Depends(get_services)) -> Response:
             params = await read_params(request)
+            if in_memory and services.reads.model is not None:
+                return json_response(fn(services, params, request))
             return json_response(await run_in_threadpool(fn, services, params, request))
 
         endpoint.__name__ = fn.__name__
