@@ -68,6 +68,9 @@ LOG_BATCH: dict[str, Field] = {"run_id": ("string", True), "metrics": ("array", 
                                "tags": ("array", False)}
 #: Per entry of a log-batch list: the fields MLflow requires.
 BATCH_REQUIRED = {"metrics": ("key", "value", "timestamp"), "params": ("key",), "tags": ("key",)}
+#: ``log-inputs``: neither list is required (a request naming no datasets and no models changes nothing).
+LOG_INPUTS: dict[str, Field] = {"run_id": ("string", True), "datasets": ("array", False), "models": ("array", False)}
+LOG_OUTPUTS: dict[str, Field] = {"run_id": ("string", True), "models": ("array", True)}
 
 
 def _check_batch(params: dict[str, Any]) -> None:
@@ -264,15 +267,14 @@ def delete_tag(services: Services, params: dict[str, Any], request: Request) -> 
 
 
 def _list(params: dict[str, Any], name: str) -> tuple[Any, ...]:
-    v = params.get(name) or []
-    if not isinstance(v, list):
-        raise invalid(f"Invalid value for parameter '{name}': expected a list")
-    return tuple(v)
+    """A list field :func:`check_schema` has already checked (absent or null: empty)."""
+    return tuple(params.get(name) or ())
 
 
 @mlflow_route(router, "/runs/log-inputs", "POST")
 def log_inputs(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Record datasets (and models) a run used."""
+    check_schema(params, LOG_INPUTS)
     execute(services, LogInputs(run_id=run_id_of(params), datasets=_list(params, "datasets"),
                                 models=_list(params, "models")), actor=actor_of(request))
     return {}
@@ -281,6 +283,7 @@ def log_inputs(services: Services, params: dict[str, Any], request: Request) -> 
 @mlflow_route(router, "/runs/outputs", "POST")
 def log_outputs(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Record models a run produced (MLflow 3 ``log_outputs``)."""
+    check_schema(params, LOG_OUTPUTS)
     execute(services, LogOutputs(run_id=run_id_of(params), models=_list(params, "models")), actor=actor_of(request))
     return {}
 

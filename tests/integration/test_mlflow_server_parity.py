@@ -124,3 +124,24 @@ def test_long_param_and_tag_values_are_cut_as_mlflow_cuts_them(client: MlflowCli
     assert r.status_code == 200, r.text
     data = client.get_run(run_id).data
     assert (data.params["p"], data.tags["t"]) == ("v" * 6000, "w" * 8000)
+
+
+def test_log_inputs_and_outputs_checked_like_mlflow(client: MlflowClient, http: httpx.Client) -> None:
+    run_id = client.create_run(client.create_experiment("parity-log-inputs")).info.run_id
+    assert http.post(API + "/runs/log-inputs", json={"run_id": run_id}).json() == {}  # 3.17.2: datasets optional
+    assert http.post(API + "/runs/log-inputs", json={"run_id": run_id, "datasets": []}).status_code == 200
+    models_only = {"run_id": run_id, "models": [{"model_id": "m-1"}]}
+    assert http.post(API + "/runs/log-inputs", json=models_only).status_code == 200
+    assert "Missing value for required parameter 'run_id'" in bad(http, "/runs/log-inputs", {"datasets": []})
+    assert ("Invalid value \"foo\" for parameter 'datasets' supplied:  Hint: Value was of type 'str'."
+            in bad(http, "/runs/log-inputs", {"run_id": run_id, "datasets": "foo"}))
+    assert "Invalid value {} for parameter 'datasets' supplied" in bad(
+        http, "/runs/log-inputs", {"run_id": run_id, "datasets": {}})
+    assert "Invalid value \"x\" for parameter 'models' supplied" in bad(
+        http, "/runs/log-inputs", {"run_id": run_id, "models": "x"})
+    assert "Missing value for required parameter 'models'" in bad(http, "/runs/outputs", {"run_id": run_id})
+    assert "Invalid value {} for parameter 'models' supplied" in bad(
+        http, "/runs/outputs", {"run_id": run_id, "models": {}})
+    r = http.post(API + "/runs/log-inputs", json={"run_id": "nope"})
+    assert (r.status_code, r.json()["message"]) == (404, "Run with id=nope not found")
+    assert [m.model_id for m in client.get_run(run_id).inputs.model_inputs] == ["m-1"]
