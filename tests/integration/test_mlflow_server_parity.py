@@ -14,8 +14,10 @@ import pytest
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
 
 from mlflow import MlflowClient
-from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric
 from servers import ServerProcess
+
+from query.interval_sample import sample_positions
 
 pytestmark = pytest.mark.integration
 
@@ -145,3 +147,41 @@ def test_log_inputs_and_outputs_checked_like_mlflow(client: MlflowClient, http: 
     r = http.post(API + "/runs/log-inputs", json={"run_id": "nope"})
     assert (r.status_code, r.json()["message"]) == (404, "Run with id=nope not found")
     assert [m.model_id for m in client.get_run(run_id).inputs.model_inputs] == ["m-1"]
+
+
+def test_history_bulk_interval_picks_mlflows_steps(client: MlflowClient, http: httpx.Client) -> None:
+    exp = client.create_experiment("parity-bulk-interval")
+    dense, sparse = client.create_run(exp).info.run_id, client.create_run(exp).info.run_id
+    steps = [s * s for s in range(37)]  # uneven gaps: MLflow samples by position, not by step value
+    client.log_batch(dense, metrics=[Metric("m", float(s), 100 + s, s) for s in range(10)])
+    client.log_batch(sparse, metrics=[Metric("m", float(s), 100 + s, s) for s in steps])
+    url = "/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval"
+
+    def sampled(run_id: str, **extra: object) -> list[int]:
+        r = http.get(url, params={"run_ids": run_id, "metric_key": "m", **extra})
+        assert r.status_code == 200, r.text
+        return [p["step"] for p in r.json().get("metrics", [])]
+
+    assert sampled(dense, max_results=5) == [0, 2, 4, 6, 9]  # mlflow server 3.17.2's answer
+    assert sampled(dense, max_results=3) == [0, 4, 9]
+    assert sampled(dense, max_results=1) == [9]
+    assert sampled(dense, max_results=4, start_step=2, end_step=8) == [2, 4, 6, 8]
+    assert sampled(dense) == list(range(10))  # max_results defaults to 2500
+    for k in (1, 2, 5, 10, 36, 37):
+        assert sampled(sparse, max_results=k) == [steps[i] for i in sample_positions(37, k)], k
+    inside = [s for s in steps if 10 <= s <= 700]
+    assert sampled(sparse, max_results=6, start_step=10, end_step=700) == [
+        inside[i] for i in sample_positions(len(inside), 6)]
+    assert sampled("no-such-run") == []
+    q = {"run_ids": dense, "metric_key": "m"}
+    for extra, message in [
+        ({"start_step": 5, "end_step": 3}, "end_step must be greater than start_step. Found start_step=5 and "
+                                           "end_step=3."),
+        ({"max_results": 0}, "max_results must be between 1 and 2500. See the API docs"),
+        ({"max_results": "x"}, "Invalid value \"x\" for parameter 'max_results' supplied"),
+        ({"start_step": 3}, "If either start step or end step are specified, both must be specified."),
+    ]:
+        r = http.get(url, params={**q, **extra})
+        assert r.status_code == 400 and message in r.json()["message"], r.text
+    r = http.get(url, params={"metric_key": "m"})
+    assert r.json()["message"].startswith("Missing value for required parameter 'run_ids'.")
