@@ -96,6 +96,7 @@ _MLFLOW: dict[tuple[str, str], Rule] = {
     ("/runs/delete-tag", "POST"): _run("update"),
     ("/runs/log-inputs", "POST"): _run("update"),
     ("/runs/outputs", "POST"): _run("update"),
+    ("/runs/log-model", "POST"): _run("update"),
     ("/runs/search", "GET"): Rule("experiments", "read", "experiment_ids"),
     ("/runs/search", "POST"): Rule("experiments", "read", "experiment_ids"),
     ("/metrics/get-history", "GET"): _run("read"),

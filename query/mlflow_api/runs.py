@@ -9,6 +9,7 @@ count, latest value or history.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -36,7 +37,7 @@ from ..routes.registry import actor_of
 from ..services import Services
 from .common import run_or_404
 from .convert import decode_token, encode_token, run_info_json, run_json
-from .errors import invalid
+from .errors import invalid, not_found
 from .log_reads import LogReads
 from .request import Field, check_schema, missing_value, optional_int, optional_str, required_str
 from .routing import mlflow_route
@@ -285,6 +286,56 @@ def log_outputs(services: Services, params: dict[str, Any], request: Request) ->
     """Record models a run produced (MLflow 3 ``log_outputs``)."""
     check_schema(params, LOG_OUTPUTS)
     execute(services, LogOutputs(run_id=run_id_of(params), models=_list(params, "models")), actor=actor_of(request))
+    return {}
+
+
+#: The run tag ``runs/log-model`` appends to (``mlflow.utils.mlflow_tags.MLFLOW_LOGGED_MODELS``).
+LOG_MODEL_HISTORY = "mlflow.log-model.history"
+LOG_MODEL: dict[str, Field] = {"run_id": ("string", True), "model_json": ("string", True)}
+_MODEL_FIELDS = ("artifact_path", "flavors", "utc_time_created", "run_id")
+
+
+def logged_model_entry(model_json: str) -> dict[str, Any]:
+    """What ``runs/log-model`` records of a model: MLflow's ``Model.get_tags_dict`` (run id, time, artifact
+    path, uuid, flavors without their ``config``), after MLflow's checks of ``model_json``."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    try:
+        model = json.loads(model_json)
+    except ValueError:
+        raise invalid(f"Malformed model info. \n {model_json} \n is not a valid JSON.") from None
+    if not isinstance(model, dict):  # mlflow server answers 500 here
+        raise invalid(f"Malformed model info. \n {model_json} \n is not a JSON object.")
+    missing = set(_MODEL_FIELDS) - set(model)
+    if missing:
+        raise invalid(f"Model json is missing mandatory fields: {missing}")
+    try:
+        entry: dict[str, Any] = Model.from_dict(model).get_tags_dict()
+    except MlflowException as exc:
+        raise invalid(exc.message) from exc
+    return entry
+
+
+def appended_history(previous: str | None, entry: dict[str, Any]) -> str:
+    """The ``mlflow.log-model.history`` tag value with ``entry`` added, written as MLflow's ``json.dumps``."""
+    return json.dumps([*(json.loads(previous) if previous else []), entry])
+
+
+@mlflow_route(router, "/runs/log-model", "POST")
+def log_model(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """The legacy model record (the client still sends it after ``log_model``): appends the model's summary
+    to the run's ``mlflow.log-model.history`` tag, as mlflow server does (read, append, write the tag)."""
+    check_schema(params, LOG_MODEL)
+    run_id = run_id_of(params)
+    entry = logged_model_entry(str(params["model_json"]))
+    run = services.reads.run(run_id)
+    if run is None:
+        raise not_found(f"Run with id={run_id} not found")
+    previous = run["tags"].get(LOG_MODEL_HISTORY)  # a deleted run: the tag write below is refused
+    execute(services, LogBatch(run_id=run_id, tags=_pairs([{"key": LOG_MODEL_HISTORY,
+                                                              "value": appended_history(previous, entry)}], "tags")),
+            actor=actor_of(request))
     return {}
 
 

@@ -4,6 +4,7 @@ names, and the source rules of model-versions/create (unknown runs, local paths,
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -185,3 +186,27 @@ def test_history_bulk_interval_picks_mlflows_steps(client: MlflowClient, http: h
         assert r.status_code == 400 and message in r.json()["message"], r.text
     r = http.get(url, params={"metric_key": "m"})
     assert r.json()["message"].startswith("Missing value for required parameter 'run_ids'.")
+
+
+def test_log_model_appends_to_the_run_history_tag(client: MlflowClient, http: httpx.Client) -> None:
+    from mlflow.models import Model
+
+    run_id = client.create_run(client.create_experiment("parity-log-model")).info.run_id
+    model = Model(artifact_path="model", run_id=run_id, flavors={"python_function": {"loader_module": "x",
+                                                                                     "config": {"a": 1}}})
+    client._record_logged_model(run_id, model)  # what the client sends after log_model: runs/log-model
+    client._record_logged_model(run_id, model)
+    history = json.loads(client.get_run(run_id).data.tags["mlflow.log-model.history"])
+    assert history == [model.get_tags_dict()] * 2  # config left out, as mlflow server's get_tags_dict does
+    assert "config" not in history[0]["flavors"]["python_function"]
+    body = {"run_id": run_id, "model_json": model.to_json()}
+    assert "Missing value for required parameter 'model_json'" in bad(http, "/runs/log-model", {"run_id": run_id})
+    assert "Invalid value 5 for parameter 'model_json' supplied" in bad(http, "/runs/log-model",
+                                                                        {**body, "model_json": 5})
+    assert "Malformed model info. \n not json \n is not a valid JSON." in bad(
+        http, "/runs/log-model", {**body, "model_json": "not json"})
+    assert "Model json is missing mandatory fields: {" in bad(
+        http, "/runs/log-model", {**body, "model_json": '{"artifact_path": "m"}'})
+    assert "is not a JSON object" in bad(http, "/runs/log-model", {**body, "model_json": "[1]"})  # stock: 500
+    r = http.post(API + "/runs/log-model", json={**body, "run_id": "nope"})
+    assert (r.status_code, r.json()["message"]) == (404, "Run with id=nope not found")
