@@ -8,6 +8,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -210,3 +211,21 @@ def test_log_model_appends_to_the_run_history_tag(client: MlflowClient, http: ht
     assert "is not a JSON object" in bad(http, "/runs/log-model", {**body, "model_json": "[1]"})  # stock: 500
     r = http.post(API + "/runs/log-model", json={**body, "run_id": "nope"})
     assert (r.status_code, r.json()["message"]) == (404, "Run with id=nope not found")
+
+
+def test_experiment_artifact_location_resolved_and_checked_like_mlflow(client: MlflowClient, http: httpx.Client,
+                                                                       shared_server: ServerProcess) -> None:
+    assert shared_server.proc is not None
+    cwd = Path(os.readlink(f"/proc/{shared_server.proc.pid}/cwd"))  # mlflow server resolves against its own
+    for given, stored in [("my_location", f"{cwd}/my_location"), ("./a/b", f"{cwd}/a/b"),
+                          ("file:rel", f"file://{cwd}/rel"), ("/abs/y", "/abs/y"), ("s3://b/k", "s3://b/k"),
+                          ("file:///abs/x", "file:///abs/x")]:
+        eid = client.create_experiment(f"parity-loc-{time.time_ns()}", artifact_location=given)
+        assert client.get_experiment(eid).artifact_location == stored, given
+    body = {"name": f"parity-loc-{time.time_ns()}"}
+    assert "'artifact_location' URL can't include fragments or params." in bad(
+        http, "/experiments/create", {**body, "artifact_location": "a#f"})
+    assert "'artifact_location' cannot use the 'http' scheme" in bad(
+        http, "/experiments/create", {**body, "artifact_location": "http://h/x"})
+    assert "file://otherhost/x is not a valid remote uri" in bad(  # mlflow server: the same words, but a 500
+        http, "/experiments/create", {**body, "artifact_location": "file://otherhost/x"})
