@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request
 
 from ..interval_sample import sample_histories
 from ..services import Services
-from .common import run_or_404
 from .convert import decode_token, encode_token, metric_json
 from .errors import invalid
 from .request import SEE_DOCS, missing_value, optional_int, optional_str, required_str, str_list
@@ -33,18 +32,19 @@ def _points(key: str, h: dict[str, list[Any]], run_id: str | None = None) -> lis
 
 @mlflow_route(router, "/metrics/get-history", "GET")
 def get_metric_history(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Every point of one metric of a run, in step order; paged with max_results / page_token."""
+    """Every point of one metric of a run, in step order; paged with max_results / page_token. As mlflow
+    server's SQL store, a run it does not know (or a metric the run lacks) has an empty history: ``{}``."""
     run_id = run_id_of(params)
     key = required_str(params, "metric_key")
     max_results = optional_int(params, "max_results")
-    if max_results is not None and not 1 <= max_results <= MAX_HISTORY_PAGE:
-        raise invalid(f"Invalid value {max_results} for parameter 'max_results': must be 1..{MAX_HISTORY_PAGE}")
+    if max_results is not None and max_results <= 0:
+        raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive "
+                      "integer.")
     offset = decode_token(optional_str(params, "page_token"))
-    run_or_404(services, run_id)
     limit = None if max_results is None else max_results + 1
     h = services.reads.metric_history(run_id, key, offset=offset, limit=limit)
     points = _points(key, h)
-    out: dict[str, Any] = {"metrics": points[:max_results] if max_results is not None else points}
+    out: dict[str, Any] = {"metrics": points[:max_results]} if points else {}
     if max_results is not None and len(points) > max_results:
         out["next_page_token"] = encode_token(offset + max_results)
     return out

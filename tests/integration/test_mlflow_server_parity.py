@@ -229,3 +229,18 @@ def test_experiment_artifact_location_resolved_and_checked_like_mlflow(client: M
         http, "/experiments/create", {**body, "artifact_location": "http://h/x"})
     assert "file://otherhost/x is not a valid remote uri" in bad(  # mlflow server: the same words, but a 500
         http, "/experiments/create", {**body, "artifact_location": "file://otherhost/x"})
+
+
+def test_history_of_an_unknown_run_is_empty_as_in_mlflow(client: MlflowClient, http: httpx.Client) -> None:
+    url = API + "/metrics/get-history"
+    assert http.get(url, params={"run_id": "no-such-run", "metric_key": "m"}).json() == {}
+    assert http.get(url, params={"run_id": "no-such-run", "metric_key": "m", "max_results": 2}).json() == {}
+    assert client.get_metric_history("no-such-run", "m") == []
+    run_id = client.create_run(client.create_experiment("parity-history")).info.run_id
+    client.log_batch(run_id, metrics=[Metric("m", float(s), 100 + s, s) for s in range(5)])
+    assert http.get(url, params={"run_id": run_id, "metric_key": "other"}).json() == {}
+    assert len(http.get(url, params={"run_id": run_id, "metric_key": "m", "max_results": 30_000}).json()["metrics"]) == 5
+    r = http.get(url, params={"run_id": run_id, "metric_key": "m", "max_results": 0})
+    assert r.status_code == 400
+    assert r.json()["message"] == "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer."
+    assert "Missing value for required parameter 'metric_key'" in http.get(url, params={"run_id": run_id}).text
