@@ -33,7 +33,7 @@ from producer.errors import (
     ParamConflictError,
 )
 from producer.events import Body
-from producer.ids import DEFAULT_EXPERIMENT_ID, experiment_id_for
+from producer.ids import experiment_id_for
 from producer.mlflow_events import RunInputsLogged, RunOutputsLogged
 
 from . import _commands as c
@@ -155,8 +155,7 @@ def _rename_experiment(view: TrackingView, cmd: c.RenameExperiment, ctx: _Ctx) -
 
 
 def _delete_experiment(view: TrackingView, cmd: c.DeleteExperiment, ctx: _Ctx) -> list[Change]:
-    if cmd.experiment_id == DEFAULT_EXPERIMENT_ID:
-        raise ContractError("Cannot delete the default experiment '0'. This is an internally reserved experiment.")
+    # The default experiment "0" too, as MLflow's SQL store allows (its file store refused it).
     exp = _experiment(view, cmd.experiment_id)
     if exp.lifecycle_stage != "active":
         raise NotFoundError(f"No Experiment with id={cmd.experiment_id} exists")

@@ -244,3 +244,19 @@ def test_history_of_an_unknown_run_is_empty_as_in_mlflow(client: MlflowClient, h
     assert r.status_code == 400
     assert r.json()["message"] == "Invalid value 0 for parameter 'max_results' supplied. It must be a positive integer."
     assert "Missing value for required parameter 'metric_key'" in http.get(url, params={"run_id": run_id}).text
+
+
+def test_the_default_experiment_can_be_deleted_as_in_mlflows_sql_store(client: MlflowClient,
+                                                                        http: httpx.Client) -> None:
+    run_id = client.create_run("0").info.run_id
+    try:
+        assert http.post(API + "/experiments/delete", json={"experiment_id": "0"}).json() == {}
+        assert client.get_experiment("0").lifecycle_stage == "deleted"
+        assert client.get_run(run_id).info.lifecycle_stage == "deleted"  # its runs with it
+        assert "The experiment 0 must be in the 'active' state. Current state is deleted." in bad(
+            http, "/runs/create", {"experiment_id": "0"})
+        r = http.post(API + "/experiments/delete", json={"experiment_id": "0"})
+        assert (r.status_code, r.json()["message"]) == (404, "No Experiment with id=0 exists")
+    finally:
+        client.restore_experiment("0")
+    assert client.get_run(run_id).info.lifecycle_stage == "active"

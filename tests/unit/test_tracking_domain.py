@@ -87,8 +87,9 @@ def test_invalid_names_and_states() -> None:
         led.run(CreateRun(run_id="r1", experiment_id=a.entity, start_time_ms=1))
     with pytest.raises(NotFoundError):
         led.run(RenameExperiment(experiment_id="404", new_name="z"))
-    with pytest.raises(ContractError, match="default experiment"):
-        led.run(DeleteExperiment(experiment_id="0"))
+    [default] = led.run(CreateExperiment(name="Default"))
+    assert default.entity == "0"
+    assert [type(e.body).__name__ for e in led.run(DeleteExperiment(experiment_id="0"))] == ["ExperimentDeleted"]
 
 
 def test_deleting_an_experiment_deletes_its_runs_and_restoring_restores_them() -> None:
