@@ -260,3 +260,15 @@ def test_the_default_experiment_can_be_deleted_as_in_mlflows_sql_store(client: M
     finally:
         client.restore_experiment("0")
     assert client.get_run(run_id).info.lifecycle_stage == "active"
+
+
+def test_download_uri_of_a_runs_source_is_the_source_as_in_mlflow(client: MlflowClient, http: httpx.Client) -> None:
+    run_id = client.create_run(client.create_experiment("parity-download-uri")).info.run_id
+    client.create_registered_model("parity-dl")
+    client.create_model_version("parity-dl", f"runs:/{run_id}/model", run_id)
+    client.create_model_version("parity-dl", "models:/parity-dl/1")
+    client.create_model_version("parity-dl", "s3://bucket/model", run_id)
+    assert [client.get_model_version_download_uri("parity-dl", v) for v in ("1", "2", "3")] == [
+        f"runs:/{run_id}/model", f"runs:/{run_id}/model", "s3://bucket/model"]
+    r = http.get(API + "/model-versions/get-download-uri", params={"name": "parity-dl", "version": "9"})
+    assert (r.status_code, r.json()["message"]) == (404, "Model Version (name=parity-dl, version=9) not found")
