@@ -26,6 +26,7 @@ from tracking import (
     LogBatch,
     LogInputs,
     LogOutputs,
+    LogParam,
     MetricPoint,
     RestoreRun,
     UpdateRun,
@@ -243,9 +244,8 @@ def log_metric(services: Services, params: dict[str, Any], request: Request) -> 
 def log_param(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Log one param (immutable: a different value for a logged key is INVALID_PARAMETER_VALUE)."""
     check_schema(params, LOG_PARAM)
-    key = required_str(params, "key")
-    execute(services, LogBatch(run_id=run_id_of(params), params=_pairs([{"key": key, "value": params.get("value")}],
-                                                                        "params")), actor=actor_of(request))
+    ((key, value),) = _pairs([{"key": required_str(params, "key"), "value": params.get("value")}], "params")
+    execute(services, LogParam(run_id=run_id_of(params), key=key, value=value), actor=actor_of(request))
     return {}
 
 

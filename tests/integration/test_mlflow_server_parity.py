@@ -272,3 +272,19 @@ def test_download_uri_of_a_runs_source_is_the_source_as_in_mlflow(client: Mlflow
         f"runs:/{run_id}/model", f"runs:/{run_id}/model", "s3://bucket/model"]
     r = http.get(API + "/model-versions/get-download-uri", params={"name": "parity-dl", "version": "9"})
     assert (r.status_code, r.json()["message"]) == (404, "Model Version (name=parity-dl, version=9) not found")
+
+
+def test_param_conflicts_worded_as_mlflow_words_them(client: MlflowClient, http: httpx.Client) -> None:
+    run_id = client.create_run(client.create_experiment("parity-param-conflict")).info.run_id
+    ok = {"run_id": run_id, "params": [{"key": "a", "value": "1"}, {"key": "b", "value": "1"}]}
+    assert http.post(API + "/runs/log-batch", json=ok).status_code == 200
+    one = bad(http, "/runs/log-batch", {"run_id": run_id, "params": [{"key": "a", "value": "1"},
+                                                                       {"key": "b", "value": "3"}]})
+    assert one == ("Changing param values is not allowed. Params were already logged="
+                   f"'[{{'key': 'b', 'old_value': '1', 'new_value': '3'}}]' for run ID='{run_id}'.")
+    two = bad(http, "/runs/log-batch", {"run_id": run_id, "params": [{"key": "a", "value": "2"},
+                                                                       {"key": "b", "value": "3"}]})
+    assert "'new_value': '2'}, {'key': 'b'" in two
+    single = bad(http, "/runs/log-parameter", {"run_id": run_id, "key": "a", "value": "9"})
+    assert single == ("Changing param values is not allowed. Param with key='a' was already logged with value='1' "
+                      f"for run ID='{run_id}'. Attempted logging new value '9'.")
