@@ -162,6 +162,7 @@ _MLFLOW: dict[tuple[str, str], Rule] = {
     ("/get-artifact", "GET"): _run("read"),
     ("/model-versions/get-artifact", "GET"): _model("read"),
     ("/upload-artifact", "POST"): _run("update"),
+    ("/ajax-api/2.0/mlflow/runs/create-promptlab-run", "POST"): _exp("update"),
     ("/metrics/get-history-bulk", "GET"): Rule("runs", "read", "run_id"),
     ("/experiments/search-datasets", "POST"): Rule("experiments", "read", "experiment_ids"),
     # mlflow-artifacts proxy: the first path segment is the experiment id (artifact_location = root/<id>)

@@ -135,7 +135,7 @@ def cut(value: Any, what: str, enabled: bool) -> Any:
     return value
 
 
-def _pairs(items: Any, what: str) -> tuple[tuple[Any, Any], ...]:
+def pairs_of(items: Any, what: str) -> tuple[tuple[Any, Any], ...]:
     """``[{"key": k, "value": v}, ...]`` as pairs, values as the client sent them (the domain checks them),
     except that over-long values are cut as MLflow's server cuts them (:func:`truncating`)."""
     if items is None:
@@ -175,7 +175,7 @@ def _metric_points(items: Any) -> tuple[MetricPoint, ...]:
 @mlflow_route(router, "/runs/create", "POST")
 def create_run(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Create a run in an experiment (run id minted here)."""
-    tags = _pairs(params.get("tags"), "tags")
+    tags = pairs_of(params.get("tags"), "tags")
     start = optional_int(params, "start_time")
     user = optional_str(params, "user_id") or next((str(v) for k, v in tags if k == "mlflow.user"), "")
     run_id = new_id()
@@ -225,7 +225,7 @@ def log_batch(services: Services, params: dict[str, Any], request: Request) -> d
     """Log up to 1000 metrics, 100 params and 100 tags to a run at once (all or nothing)."""
     _check_batch(params)
     execute(services, LogBatch(run_id=run_id_of(params), metrics=_metric_points(params.get("metrics")),
-                               params=_pairs(params.get("params"), "params"), tags=_pairs(params.get("tags"), "tags")),
+                               params=pairs_of(params.get("params"), "params"), tags=pairs_of(params.get("tags"), "tags")),
             actor=actor_of(request))
     return {}
 
@@ -244,7 +244,7 @@ def log_metric(services: Services, params: dict[str, Any], request: Request) -> 
 def log_param(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Log one param (immutable: a different value for a logged key is INVALID_PARAMETER_VALUE)."""
     check_schema(params, LOG_PARAM)
-    ((key, value),) = _pairs([{"key": required_str(params, "key"), "value": params.get("value")}], "params")
+    ((key, value),) = pairs_of([{"key": required_str(params, "key"), "value": params.get("value")}], "params")
     execute(services, LogParam(run_id=run_id_of(params), key=key, value=value), actor=actor_of(request))
     return {}
 
@@ -254,7 +254,7 @@ def set_tag(services: Services, params: dict[str, Any], request: Request) -> dic
     """Set one tag (mlflow.runName also renames the run)."""
     check_schema(params, SET_TAG)
     key = required_str(params, "key")
-    execute(services, LogBatch(run_id=run_id_of(params), tags=_pairs([{"key": key, "value": params.get("value", "")}],
+    execute(services, LogBatch(run_id=run_id_of(params), tags=pairs_of([{"key": key, "value": params.get("value", "")}],
                                                                       "tags")), actor=actor_of(request))
     return {}
 
@@ -333,7 +333,7 @@ def log_model(services: Services, params: dict[str, Any], request: Request) -> d
     if run is None:
         raise not_found(f"Run with id={run_id} not found")
     previous = run["tags"].get(LOG_MODEL_HISTORY)  # a deleted run: the tag write below is refused
-    execute(services, LogBatch(run_id=run_id, tags=_pairs([{"key": LOG_MODEL_HISTORY,
+    execute(services, LogBatch(run_id=run_id, tags=pairs_of([{"key": LOG_MODEL_HISTORY,
                                                               "value": appended_history(previous, entry)}], "tags")),
             actor=actor_of(request))
     return {}

@@ -288,3 +288,73 @@ def test_param_conflicts_worded_as_mlflow_words_them(client: MlflowClient, http:
     single = bad(http, "/runs/log-parameter", {"run_id": run_id, "key": "a", "value": "9"})
     assert single == ("Changing param values is not allowed. Param with key='a' was already logged with value='1' "
                       f"for run ID='{run_id}'. Attempted logging new value '9'.")
+
+
+PROMPTLAB = "/ajax-api/2.0/mlflow/runs/create-promptlab-run"
+
+
+def test_create_promptlab_run_refuses_what_mlflow_refuses(http: httpx.Client) -> None:
+    body: dict[str, object] = {}
+    for name, value in [("experiment_id", "123"), ("prompt_template", "t"),
+                        ("prompt_parameters", [{"key": "k", "value": "v"}]), ("model_route", "r"),
+                        ("model_input", "i"), ("mlflow_version", "1.0.0")]:
+        r = http.post(PROMPTLAB, json=body)
+        assert (r.status_code, r.json()["message"]) == (400, f"CreatePromptlabRun request must specify {name}.")
+        body[name] = value
+    r = http.post(PROMPTLAB, json=body)
+    assert (r.status_code, r.json()["message"]) == (404, "No Experiment with id=123 exists")
+    r = http.post(PROMPTLAB, json={**body, "prompt_parameters": []})
+    assert r.json()["message"] == "CreatePromptlabRun request must specify prompt_parameters."
+    r = http.post(PROMPTLAB, content=b"{}", headers={"content-type": "text/plain"})
+    assert (r.status_code, r.json()["message"]) == (
+        400, "Bad Request. Content-Type must be one of ['application/json'].")
+    r = http.post(PROMPTLAB, content=b"{}")
+    assert (r.status_code, r.json()["message"]) == (400, "Bad Request. Content-Type header is missing.")
+    r = http.post(PROMPTLAB, json={**body, "experiment_id": "0", "prompt_parameters": ["x"]})  # stock: 500
+    assert r.status_code == 400 and "prompt_parameters" in r.json()["message"]
+    assert http.post(API + "/runs/create-promptlab-run", json=body).status_code == 404  # ajax-api/2.0 only
+
+
+def test_create_promptlab_run_logs_the_run_and_mlflows_model(client: MlflowClient, http: httpx.Client,
+                                                           tmp_path: Path) -> None:
+    import yaml
+
+    exp = client.create_experiment("parity-promptlab")
+    r = http.post(PROMPTLAB, json={
+        "experiment_id": exp, "run_name": "my_run_name", "prompt_template": "say {{my_key}}",
+        "prompt_parameters": [{"key": "my_key", "value": "my_value"}], "model_route": "my_route",
+        "model_parameters": [{"key": "temperature", "value": 0.1}], "model_input": "my_input",
+        "model_output": "my_output", "model_output_parameters": [{"key": "latency", "value": "100"}],
+        "mlflow_version": "1.0.0", "user_id": "username", "start_time": 456})
+    assert r.status_code == 200, r.text
+    info, data = r.json()["run"]["info"], r.json()["run"]["data"]
+    assert (info["run_name"], info["experiment_id"], info["user_id"], info["status"], info["start_time"]) == (
+        "my_run_name", exp, "username", "FINISHED", 456)
+    assert {"key": "temperature", "value": "0.1"} in data["params"]
+    assert {"key": "model_route", "value": "my_route"} in data["params"]
+    assert {"key": "prompt_template", "value": "say {{my_key}}"} in data["params"]
+    tags = {t["key"]: t["value"] for t in data["tags"]}
+    assert tags["mlflow.loggedArtifacts"] == '[{"path": "eval_results_table.json", "type": "table"}]'
+    assert tags["mlflow.runSourceType"] == "PROMPT_ENGINEERING"
+    [logged] = json.loads(tags["mlflow.log-model.history"])
+    assert (logged["run_id"], logged["artifact_path"], logged["flavors"]) == (info["run_id"], "model", {})
+    run_id = info["run_id"]
+    assert sorted(a.path for a in client.list_artifacts(run_id, "model")) == [
+        "model/MLmodel", "model/conda.yaml", "model/input_example.json", "model/parameters.yaml",
+        "model/python_env.yaml", "model/requirements.txt", "model/serving_input_example.json"]
+    table = json.loads(Path(client.download_artifacts(run_id, "eval_results_table.json", str(tmp_path))).read_text())
+    assert table == {"columns": ["my_key", "prompt", "output", "latency"],
+                     "data": [["my_value", "my_input", "my_output", "100"]]}
+    mlmodel = yaml.safe_load(Path(client.download_artifacts(run_id, "model/MLmodel", str(tmp_path))).read_text())
+    assert mlmodel["flavors"]["python_function"]["loader_module"] == "mlflow.prompt.promptlab_model"
+    assert (mlmodel["run_id"], mlmodel["model_uuid"]) == (run_id, logged["model_uuid"])
+    assert mlmodel["signature"]["inputs"] == '[{"type": "string", "name": "my_key", "required": true}]'
+    parameters = yaml.safe_load(Path(client.download_artifacts(run_id, "model/parameters.yaml",
+                                                               str(tmp_path))).read_text())
+    assert parameters == {"model_parameters": {"temperature": "0.1"}, "model_route": "my_route",
+                          "prompt_parameters": {"my_key": "my_value"}, "prompt_template": "say {{my_key}}"}
+    failing = http.post(PROMPTLAB, json={  # a param named twice: MLflow ends the run FAILED and answers it
+        "experiment_id": exp, "prompt_template": "t", "prompt_parameters": [{"key": "k", "value": "v"}],
+        "model_route": "r", "model_parameters": [{"key": "model_route", "value": "other"}], "model_input": "i",
+        "mlflow_version": "1"}).json()["run"]
+    assert (failing["info"]["status"], failing["data"]["params"]) == ("FAILED", [])
