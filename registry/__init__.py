@@ -79,7 +79,7 @@ from ._reads import (
     resolve_uri,
     version_in,
 )
-from ._sources import ALLOWED_SCHEMES_ENV, check_model_source, check_run_source, check_source_host
+from ._sources import ALLOWED_SCHEMES_ENV, check_model_source, check_run_source, check_source_host, is_local
 from ._state import EMPTY, ModelState, RegistryState, VersionState
 from ._validate import ACTIVE_STAGES, canonical_stage
 
@@ -112,6 +112,7 @@ __all__ = [
     "check_run_source",
     "check_model_source",
     "check_source_host",
+    "is_local",
     "ALLOWED_SCHEMES_ENV",
     # fold
     "apply",

@@ -140,6 +140,16 @@ class LogBatch:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LogParam:
+    """MLflow's ``log-parameter``: one param; a different value already logged is refused in the words MLflow
+    uses for one param (``log-batch`` lists the clashes, even one)."""
+
+    run_id: str
+    key: Any
+    value: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeleteRunTag:
     run_id: str
     key: Any
@@ -165,5 +175,5 @@ class LogOutputs:
 Command = (
     CreateExperiment | EnsureExperiment | RenameExperiment | DeleteExperiment | RestoreExperiment
     | SetExperimentTag | DeleteExperimentTag | CreateRun | UpdateRun | DeleteRun | RestoreRun | LogBatch
-    | DeleteRunTag | LogInputs | LogOutputs
+    | LogParam | DeleteRunTag | LogInputs | LogOutputs
 )

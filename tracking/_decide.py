@@ -33,7 +33,7 @@ from producer.errors import (
     ParamConflictError,
 )
 from producer.events import Body
-from producer.ids import DEFAULT_EXPERIMENT_ID, experiment_id_for
+from producer.ids import experiment_id_for
 from producer.mlflow_events import RunInputsLogged, RunOutputsLogged
 
 from . import _commands as c
@@ -70,13 +70,15 @@ def free_experiment_id(view: TrackingView, name: str) -> str:
     return eid
 
 
-def param_conflicts(run_id: str, recorded: dict[str, str], new: Iterable[tuple[str, str]]) -> str | None:
-    """MLflow's message for params that would change a recorded value, or None."""
+def param_conflicts(run_id: str, recorded: dict[str, str], new: Iterable[tuple[str, str]],
+                    one_param: bool = False) -> str | None:
+    """MLflow's message for params that would change a recorded value, or None: ``log-batch``'s list of the
+    clashes (even one), or with ``one_param`` ``log-parameter``'s sentence about its one key."""
     clashes = [{"key": k, "old_value": recorded[k], "new_value": val} for k, val in new
                if k in recorded and recorded[k] != val]
     if not clashes:
         return None
-    if len(clashes) == 1:
+    if one_param and len(clashes) == 1:
         k, old, val = clashes[0]["key"], clashes[0]["old_value"], clashes[0]["new_value"]
         return (f"Changing param values is not allowed. Param with key='{k}' was already logged with value='{old}' "
                 f"for run ID='{run_id}'. Attempted logging new value '{val}'.")
@@ -155,8 +157,7 @@ def _rename_experiment(view: TrackingView, cmd: c.RenameExperiment, ctx: _Ctx) -
 
 
 def _delete_experiment(view: TrackingView, cmd: c.DeleteExperiment, ctx: _Ctx) -> list[Change]:
-    if cmd.experiment_id == DEFAULT_EXPERIMENT_ID:
-        raise ContractError("Cannot delete the default experiment '0'. This is an internally reserved experiment.")
+    # The default experiment "0" too, as MLflow's SQL store allows (its file store refused it).
     exp = _experiment(view, cmd.experiment_id)
     if exp.lifecycle_stage != "active":
         raise NotFoundError(f"No Experiment with id={cmd.experiment_id} exists")
@@ -260,13 +261,17 @@ def _metrics(cmd: c.LogBatch) -> list[Change]:
     return out
 
 
-def _log_batch(view: TrackingView, cmd: c.LogBatch, ctx: _Ctx) -> list[Change]:
+def _log_param(view: TrackingView, cmd: c.LogParam, ctx: _Ctx) -> list[Change]:
+    return _log_batch(view, c.LogBatch(run_id=cmd.run_id, params=((cmd.key, cmd.value),)), ctx, one_param=True)
+
+
+def _log_batch(view: TrackingView, cmd: c.LogBatch, ctx: _Ctx, one_param: bool = False) -> list[Change]:
     v.check_batch_counts(len(cmd.metrics), len(cmd.params), len(cmd.tags))
     params = v.check_distinct_params(v.check_param(k, val, f"params[{i}]") for i, (k, val) in enumerate(cmd.params))
     tags = dict(v.check_run_tag(k, val, f"tags[{i}]") for i, (k, val) in enumerate(cmd.tags))
     metrics = _metrics(cmd)
     run = _active_run(view, cmd.run_id)
-    conflict = param_conflicts(cmd.run_id, run.params, params.items())
+    conflict = param_conflicts(cmd.run_id, run.params, params.items(), one_param)
     if conflict:
         raise ParamConflictError(conflict)
     out: list[Change] = []
@@ -361,6 +366,7 @@ _DECIDERS: dict[type, Callable[[TrackingView, Any, _Ctx], list[Change]]] = {
     c.DeleteRun: _delete_run,
     c.RestoreRun: _restore_run,
     c.LogBatch: _log_batch,
+    c.LogParam: _log_param,
     c.DeleteRunTag: _delete_run_tag,
     c.LogInputs: _log_inputs,
     c.LogOutputs: _log_outputs,

@@ -96,6 +96,7 @@ _MLFLOW: dict[tuple[str, str], Rule] = {
     ("/runs/delete-tag", "POST"): _run("update"),
     ("/runs/log-inputs", "POST"): _run("update"),
     ("/runs/outputs", "POST"): _run("update"),
+    ("/runs/log-model", "POST"): _run("update"),
     ("/runs/search", "GET"): Rule("experiments", "read", "experiment_ids"),
     ("/runs/search", "POST"): Rule("experiments", "read", "experiment_ids"),
     ("/metrics/get-history", "GET"): _run("read"),
@@ -161,6 +162,7 @@ _MLFLOW: dict[tuple[str, str], Rule] = {
     ("/get-artifact", "GET"): _run("read"),
     ("/model-versions/get-artifact", "GET"): _model("read"),
     ("/upload-artifact", "POST"): _run("update"),
+    ("/ajax-api/2.0/mlflow/runs/create-promptlab-run", "POST"): _exp("update"),
     ("/metrics/get-history-bulk", "GET"): Rule("runs", "read", "run_id"),
     ("/experiments/search-datasets", "POST"): Rule("experiments", "read", "experiment_ids"),
     # mlflow-artifacts proxy: the first path segment is the experiment id (artifact_location = root/<id>)

@@ -43,6 +43,7 @@ def routers() -> tuple[list[APIRouter], list[APIRouter], list[APIRouter]]:
         logged_models,
         metrics,
         model_versions,
+        promptlab,
         registry,
         run_artifacts,
         runs,
@@ -53,7 +54,8 @@ def routers() -> tuple[list[APIRouter], list[APIRouter], list[APIRouter]]:
 
     api = [experiments.router, runs.router, metrics.router, logged_models.router, registry.router,
            model_versions.router, run_artifacts.router, users.router, server.api_router]
-    return [server.router, web_ui.router, graphql_api.router, run_artifacts.top_router], api, [artifacts.router]
+    return ([server.router, promptlab.router, web_ui.router, graphql_api.router, run_artifacts.top_router], api,
+            [artifacts.router])
 
 PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/ajax-api/2.0/mlflow", "/ajax-api/3.0/mlflow")
 ARTIFACT_PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")

@@ -6,10 +6,15 @@ wording live in the domain, not here."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 from fastapi import APIRouter, Request
 
+import registry as reg
+from producer.errors import ContractError
 from tracking import (
     CreateExperiment,
     DeleteExperiment,
@@ -40,12 +45,36 @@ def _json(services: Services, e: dict[str, Any]) -> dict[str, Any]:
     return experiment_json(e, services.settings.artifact_root)
 
 
+def artifact_location_of(location: str, allowed_schemes: str = "") -> str:
+    """An ``artifact_location`` as mlflow server 3.17.2 stores it: refused with fragments or params, or with a
+    scheme that names a host (unless ``allowed_schemes``, MLflow's comma-separated environment variable, lists
+    it); a relative local path or ``file:`` URI made absolute against the server's working directory (MLflow's
+    own ``resolve_uri_if_local``); anything else as given."""
+    from mlflow.utils import uri
+
+    resolve: Callable[[str], str] = uri.resolve_uri_if_local
+    if not location:
+        return ""
+    parsed = urlparse(location)
+    if parsed.fragment or parsed.params:
+        raise invalid("'artifact_location' URL can't include fragments or params.")
+    try:
+        reg.check_source_host(location, frozenset(s.strip().lower() for s in allowed_schemes.split(",") if s.strip()),
+                              field="artifact_location")
+        local = reg.is_local(location)  # a file: URI of another host: refused (mlflow server answers 500)
+    except ContractError as exc:
+        raise invalid(str(exc)) from exc
+    return resolve(location) if local else location
+
+
 @mlflow_route(router, "/experiments/create", "POST")
 def create_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Create an experiment (RESOURCE_ALREADY_EXISTS if the name is taken, deleted experiments included)."""
     check_schema(params, {"name": ("string", True), "artifact_location": ("string", False), "tags": ("array", False)})
-    cmd = CreateExperiment(name=required_str(params, "name"), artifact_location=optional_str(params, "artifact_location")
-                           or "", tags=tuple(tags_of(params.get("tags"), "experiment tag").items()))
+    location = artifact_location_of(optional_str(params, "artifact_location") or "",
+                                    os.environ.get(reg.ALLOWED_SCHEMES_ENV, ""))
+    cmd = CreateExperiment(name=required_str(params, "name"), artifact_location=location,
+                           tags=tuple(tags_of(params.get("tags"), "experiment tag").items()))
     events = execute(services, cmd, actor=actor_of(request))
     grant_creator(request, "experiment", events[0].entity)
     return {"experiment_id": events[0].entity}

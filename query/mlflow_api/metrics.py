@@ -7,11 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from ..interval_sample import sample_histories
 from ..services import Services
-from .common import run_or_404
 from .convert import decode_token, encode_token, metric_json
-from .errors import invalid, not_found
-from .request import optional_int, optional_str, required_str, str_list
+from .errors import invalid
+from .request import SEE_DOCS, missing_value, optional_int, optional_str, required_str, str_list
 from .routing import mlflow_route
 from .runs import run_id_of
 
@@ -20,7 +20,6 @@ router = APIRouter()
 MAX_HISTORY_PAGE = 25_000
 MAX_BULK_RUNS = 100
 MAX_BULK_RESULTS = 2500
-DEFAULT_BULK_RESULTS = 320
 
 
 def _points(key: str, h: dict[str, list[Any]], run_id: str | None = None) -> list[dict[str, Any]]:
@@ -33,18 +32,19 @@ def _points(key: str, h: dict[str, list[Any]], run_id: str | None = None) -> lis
 
 @mlflow_route(router, "/metrics/get-history", "GET")
 def get_metric_history(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Every point of one metric of a run, in step order; paged with max_results / page_token."""
+    """Every point of one metric of a run, in step order; paged with max_results / page_token. As mlflow
+    server's SQL store, a run it does not know (or a metric the run lacks) has an empty history: ``{}``."""
     run_id = run_id_of(params)
     key = required_str(params, "metric_key")
     max_results = optional_int(params, "max_results")
-    if max_results is not None and not 1 <= max_results <= MAX_HISTORY_PAGE:
-        raise invalid(f"Invalid value {max_results} for parameter 'max_results': must be 1..{MAX_HISTORY_PAGE}")
+    if max_results is not None and max_results <= 0:
+        raise invalid(f"Invalid value {max_results} for parameter 'max_results' supplied. It must be a positive "
+                      "integer.")
     offset = decode_token(optional_str(params, "page_token"))
-    run_or_404(services, run_id)
     limit = None if max_results is None else max_results + 1
     h = services.reads.metric_history(run_id, key, offset=offset, limit=limit)
     points = _points(key, h)
-    out: dict[str, Any] = {"metrics": points[:max_results] if max_results is not None else points}
+    out: dict[str, Any] = {"metrics": points[:max_results]} if points else {}
     if max_results is not None and len(points) > max_results:
         out["next_page_token"] = encode_token(offset + max_results)
     return out
@@ -52,39 +52,36 @@ def get_metric_history(services: Services, params: dict[str, Any], request: Requ
 
 @mlflow_route(router, "/metrics/get-history-bulk-interval", "GET")
 def get_history_bulk_interval(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
-    """One metric of up to 100 runs between start_step and end_step, downsampled to max_results points per run
-    (each bucket keeps its minimum and maximum, so spikes stay visible)."""
+    """One metric of up to 100 runs, optionally between start_step and end_step, each run sampled to at most
+    max_results points as mlflow server 3.17.2 samples them (:mod:`query.interval_sample`)."""
     run_ids = str_list(params, "run_ids")
     if not run_ids:
-        raise invalid("Missing value for required parameter 'run_ids'.")
+        raise missing_value("run_ids")
     if len(run_ids) > MAX_BULK_RUNS:
         raise invalid(f"GetMetricHistoryBulkInterval request must specify at most {MAX_BULK_RUNS} run_ids. "
-                      f"Received {len(run_ids)} run_ids.")
+                      f"Received {len(run_ids)} run_ids.{SEE_DOCS}")
     key = required_str(params, "metric_key")
     start, end = optional_int(params, "start_step"), optional_int(params, "end_step")
+    max_results = optional_int(params, "max_results", MAX_BULK_RESULTS)
+    assert max_results is not None
+    if not 1 <= max_results <= MAX_BULK_RESULTS:
+        raise invalid(f"max_results must be between 1 and {MAX_BULK_RESULTS}.{SEE_DOCS}")
     if (start is None) != (end is None):
         raise invalid("If either start step or end step are specified, both must be specified.")
     if start is not None and end is not None and start > end:
-        raise invalid("end_step must be greater than start_step.")
-    max_results = optional_int(params, "max_results", DEFAULT_BULK_RESULTS)
-    assert max_results is not None
-    if not 1 <= max_results <= MAX_BULK_RESULTS:
-        raise invalid(f"max_results must be between 1 and {MAX_BULK_RESULTS}")
-    return {"metrics": bulk_interval_points(services, run_ids, key, max_results, start, end)}
+        raise invalid(f"end_step must be greater than start_step. Found start_step={start} and end_step={end}.")
+    points = bulk_interval_points(services, run_ids, key, max_results, start, end)
+    return {"metrics": points} if points else {}  # MLflow's JSON leaves an empty list out
 
 
 def bulk_interval_points(services: Services, run_ids: list[str], key: str, max_results: int,
                          start: int | None, end: int | None) -> list[dict[str, Any]]:
-    """The points of ``get-history-bulk-interval`` (also answered by GraphQL): runs in id order, every run
-    must exist, one ClickHouse query for the histories of all of them."""
-    ids = sorted(set(run_ids))
-    found = services.reads.existing_runs(ids)
-    missing = [r for r in ids if r not in found]
-    if missing:
-        raise not_found(f"Run '{missing[0]}' not found")
-    histories = services.reads.metric_histories(ids, key, max_points=max_results, start_step=start, end_step=end)
+    """The points of ``get-history-bulk-interval`` (also answered by GraphQL), as mlflow server's SQL store
+    answers: runs in the order asked (a run asked twice comes twice), a run without the metric or unknown
+    to the server contributes nothing; one query for all the runs (two when some are read by step)."""
+    histories = sample_histories(services.store, services.reads.model, run_ids, key, max_results, start, end)
     points: list[dict[str, Any]] = []
-    for run_id in ids:
+    for run_id in run_ids:
         if run_id in histories:
             points.extend(_points(key, histories[run_id], run_id))
     return points

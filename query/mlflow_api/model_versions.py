@@ -132,7 +132,7 @@ def delete_model_version_tag(services: Services, params: dict[str, Any], request
 
 @mlflow_route(router, "/model-versions/get-download-uri", "GET")
 def get_download_uri(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
-    """Where a version's files are: its logged model's artifacts, its run's artifacts, or its source URI."""
+    """Where a version's files are: its logged model's artifacts, the version it copies, or its source URI."""
     _, v = _version(services, params)
     return {"artifact_uri": download_uri(services, registry_service(services), v)}
 
@@ -235,19 +235,14 @@ def record_on_logged_model(services: Services, model_id: str, name: str, version
 
 
 def download_uri(services: Services, service: RegistryService, v: reg.VersionState, hops: int = 0) -> str:
-    """The artifact URI of a version's files: its logged model's, its run's (``runs:/``), the version a
-    ``models:/name/N`` source names (followed up to :data:`MAX_SOURCE_HOPS`), else the source itself."""
+    """The artifact URI of a version's files as mlflow server 3.17.2 answers it: for a ``models:/<model id>``
+    source its logged model's artifact location, for a ``models:/name/N`` source the download URI of the
+    version it names (followed up to :data:`MAX_SOURCE_HOPS`), else the source itself (``runs:/…`` too,
+    which the client resolves through the tracking server)."""
     root = services.settings.artifact_root
-    model_id = v.model_id or logged_model_ref(v.source)
+    model_id = logged_model_ref(v.source)
     if model_id and (lm := _logged_model(services, model_id)) is not None:
         return proxied_location(lm["artifact_location"], root)
-    if v.source.startswith("runs:/"):
-        run_id, _, path = v.source[len("runs:/"):].partition("/")
-        run = services.reads.run(run_id, counts=False)
-        if run is not None:
-            exp = services.reads.experiment(run["experiment_id"])
-            base = proxied_location(exp["artifact_location"] if exp else f"{root}/{run['experiment_id']}", root)
-            return f"{base.rstrip('/')}/{run_id}/artifacts/{path}".rstrip("/")
     if v.source.startswith("models:/") and hops < MAX_SOURCE_HOPS:
         try:
             return download_uri(services, service, service.resolve(v.source), hops + 1)

@@ -15,7 +15,7 @@ from fastapi import Request
 
 from .errors import invalid
 
-__all__ = ["read_params", "required_str", "optional_str", "optional_int", "str_list", "check_schema", "Field",
+__all__ = ["read_params", "required_str", "optional_str", "optional_int", "str_list", "check_schema", "Field", "SEE_DOCS",
            "invalid_value", "missing_value"]
 
 #: What MLflow's server appends to every request-validation message.

@@ -121,8 +121,14 @@ async def get_artifact(request: Request, services: Services = Depends(get_servic
 
 
 def _version_uri(services: Services, name: str, version: str) -> str:
+    """Where a version's files are read from: its download URI, a ``runs:/<run>/<path>`` one resolved to the
+    run's artifacts (as the stock server's ``RunsArtifactRepository`` does)."""
     v = reg.version_in(model_named(services, name), version_number({"version": version}))
-    return download_uri(services, registry_service(services), v)
+    uri = download_uri(services, registry_service(services), v)
+    if uri.startswith("runs:/"):
+        run_id, _, path = uri[len("runs:/"):].partition("/")
+        return f"{_artifact_uri(services, run_id).rstrip('/')}/{path}".rstrip("/")
+    return uri
 
 
 @top_router.get("/model-versions/get-artifact", summary="Download one file of a model version")

@@ -9,6 +9,7 @@ count, latest value or history.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from tracking import (
     LogBatch,
     LogInputs,
     LogOutputs,
+    LogParam,
     MetricPoint,
     RestoreRun,
     Run,
@@ -73,6 +75,9 @@ LOG_BATCH: dict[str, Field] = {"run_id": ("string", True), "metrics": ("array", 
                                "tags": ("array", False)}
 #: Per entry of a log-batch list: the fields MLflow requires.
 BATCH_REQUIRED = {"metrics": ("key", "value", "timestamp"), "params": ("key",), "tags": ("key",)}
+#: ``log-inputs``: neither list is required (a request naming no datasets and no models changes nothing).
+LOG_INPUTS: dict[str, Field] = {"run_id": ("string", True), "datasets": ("array", False), "models": ("array", False)}
+LOG_OUTPUTS: dict[str, Field] = {"run_id": ("string", True), "models": ("array", True)}
 
 
 def _check_batch(params: dict[str, Any]) -> None:
@@ -150,7 +155,7 @@ def cut(value: Any, what: str, enabled: bool) -> Any:
     return value
 
 
-def _pairs(items: Any, what: str) -> tuple[tuple[Any, Any], ...]:
+def pairs_of(items: Any, what: str) -> tuple[tuple[Any, Any], ...]:
     """``[{"key": k, "value": v}, ...]`` as pairs, values as the client sent them (the domain checks them),
     except that over-long values are cut as MLflow's server cuts them (:func:`truncating`)."""
     if items is None:
@@ -190,7 +195,7 @@ def _metric_points(items: Any) -> tuple[MetricPoint, ...]:
 @mlflow_route(router, "/runs/create", "POST")
 def create_run(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Create a run in an experiment (run id minted here)."""
-    tags = _pairs(params.get("tags"), "tags")
+    tags = pairs_of(params.get("tags"), "tags")
     start = optional_int(params, "start_time")
     user = optional_str(params, "user_id") or next((str(v) for k, v in tags if k == "mlflow.user"), "")
     run_id = new_id()
@@ -240,7 +245,7 @@ def log_batch(services: Services, params: dict[str, Any], request: Request) -> d
     """Log up to 1000 metrics, 100 params and 100 tags to a run at once (all or nothing)."""
     _check_batch(params)
     execute(services, LogBatch(run_id=run_id_of(params), metrics=_metric_points(params.get("metrics")),
-                               params=_pairs(params.get("params"), "params"), tags=_pairs(params.get("tags"), "tags")),
+                               params=pairs_of(params.get("params"), "params"), tags=pairs_of(params.get("tags"), "tags")),
             actor=actor_of(request))
     return {}
 
@@ -259,9 +264,8 @@ def log_metric(services: Services, params: dict[str, Any], request: Request) -> 
 def log_param(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Log one param (immutable: a different value for a logged key is INVALID_PARAMETER_VALUE)."""
     check_schema(params, LOG_PARAM)
-    key = required_str(params, "key")
-    execute(services, LogBatch(run_id=run_id_of(params), params=_pairs([{"key": key, "value": params.get("value")}],
-                                                                        "params")), actor=actor_of(request))
+    ((key, value),) = pairs_of([{"key": required_str(params, "key"), "value": params.get("value")}], "params")
+    execute(services, LogParam(run_id=run_id_of(params), key=key, value=value), actor=actor_of(request))
     return {}
 
 
@@ -270,7 +274,7 @@ def set_tag(services: Services, params: dict[str, Any], request: Request) -> dic
     """Set one tag (mlflow.runName also renames the run)."""
     check_schema(params, SET_TAG)
     key = required_str(params, "key")
-    execute(services, LogBatch(run_id=run_id_of(params), tags=_pairs([{"key": key, "value": params.get("value", "")}],
+    execute(services, LogBatch(run_id=run_id_of(params), tags=pairs_of([{"key": key, "value": params.get("value", "")}],
                                                                       "tags")), actor=actor_of(request))
     return {}
 
@@ -284,15 +288,14 @@ def delete_tag(services: Services, params: dict[str, Any], request: Request) -> 
 
 
 def _list(params: dict[str, Any], name: str) -> tuple[Any, ...]:
-    v = params.get(name) or []
-    if not isinstance(v, list):
-        raise invalid(f"Invalid value for parameter '{name}': expected a list")
-    return tuple(v)
+    """A list field :func:`check_schema` has already checked (absent or null: empty)."""
+    return tuple(params.get(name) or ())
 
 
 @mlflow_route(router, "/runs/log-inputs", "POST")
 def log_inputs(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Record datasets (and models) a run used."""
+    check_schema(params, LOG_INPUTS)
     execute(services, LogInputs(run_id=run_id_of(params), datasets=_list(params, "datasets"),
                                 models=_list(params, "models")), actor=actor_of(request))
     return {}
@@ -301,7 +304,58 @@ def log_inputs(services: Services, params: dict[str, Any], request: Request) -> 
 @mlflow_route(router, "/runs/outputs", "POST")
 def log_outputs(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Record models a run produced (MLflow 3 ``log_outputs``)."""
+    check_schema(params, LOG_OUTPUTS)
     execute(services, LogOutputs(run_id=run_id_of(params), models=_list(params, "models")), actor=actor_of(request))
+    return {}
+
+
+#: The run tag ``runs/log-model`` appends to (``mlflow.utils.mlflow_tags.MLFLOW_LOGGED_MODELS``).
+LOG_MODEL_HISTORY = "mlflow.log-model.history"
+LOG_MODEL: dict[str, Field] = {"run_id": ("string", True), "model_json": ("string", True)}
+_MODEL_FIELDS = ("artifact_path", "flavors", "utc_time_created", "run_id")
+
+
+def logged_model_entry(model_json: str) -> dict[str, Any]:
+    """What ``runs/log-model`` records of a model: MLflow's ``Model.get_tags_dict`` (run id, time, artifact
+    path, uuid, flavors without their ``config``), after MLflow's checks of ``model_json``."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import Model
+
+    try:
+        model = json.loads(model_json)
+    except ValueError:
+        raise invalid(f"Malformed model info. \n {model_json} \n is not a valid JSON.") from None
+    if not isinstance(model, dict):  # mlflow server answers 500 here
+        raise invalid(f"Malformed model info. \n {model_json} \n is not a JSON object.")
+    missing = set(_MODEL_FIELDS) - set(model)
+    if missing:
+        raise invalid(f"Model json is missing mandatory fields: {missing}")
+    try:
+        entry: dict[str, Any] = Model.from_dict(model).get_tags_dict()
+    except MlflowException as exc:
+        raise invalid(exc.message) from exc
+    return entry
+
+
+def appended_history(previous: str | None, entry: dict[str, Any]) -> str:
+    """The ``mlflow.log-model.history`` tag value with ``entry`` added, written as MLflow's ``json.dumps``."""
+    return json.dumps([*(json.loads(previous) if previous else []), entry])
+
+
+@mlflow_route(router, "/runs/log-model", "POST")
+def log_model(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
+    """The legacy model record (the client still sends it after ``log_model``): appends the model's summary
+    to the run's ``mlflow.log-model.history`` tag, as mlflow server does (read, append, write the tag)."""
+    check_schema(params, LOG_MODEL)
+    run_id = run_id_of(params)
+    entry = logged_model_entry(str(params["model_json"]))
+    run = services.reads.run(run_id, counts=False)
+    if run is None:
+        raise not_found(f"Run with id={run_id} not found")
+    previous = run["tags"].get(LOG_MODEL_HISTORY)  # a deleted run: the tag write below is refused
+    execute(services, LogBatch(run_id=run_id, tags=pairs_of([{"key": LOG_MODEL_HISTORY,
+                                                              "value": appended_history(previous, entry)}], "tags")),
+            actor=actor_of(request))
     return {}
 
 

@@ -24,6 +24,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from servers import ServerProcess
 
+from query.interval_sample import sample_positions
+
 pytestmark = pytest.mark.integration
 
 
@@ -262,7 +264,7 @@ def test_search_runs_full_grammar_order_and_paging(client: MlflowClient) -> None
     assert sorted(df["tags.mlflow.runName"]) == ["run-0", "run-1"]
 
 
-def test_metric_history_paging_and_bulk_interval_keep_extremes(shared_server: ServerProcess,
+def test_metric_history_paging_bulk_interval_and_extremes(shared_server: ServerProcess,
                                                                 client: MlflowClient) -> None:
     run = client.create_run(client.create_experiment("history"))
     rid = run.info.run_id
@@ -279,8 +281,9 @@ def test_metric_history_paging_and_bulk_interval_keep_extremes(shared_server: Se
         assert len(rest["metrics"]) == 2000 and "next_page_token" not in rest
         bulk = http.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
                         params={"run_ids": rid, "metric_key": "x", "max_results": 100}).json()["metrics"]
-    assert 0 < len(bulk) <= 100 and all(p["run_id"] == rid for p in bulk)
-    assert max(p["value"] for p in bulk) == 100.0  # the spike survives downsampling
+        native = http.get(f"/api/v1/runs/{rid}/metrics/x", params={"max_points": 100}).json()
+    assert [p["step"] for p in bulk] == sample_positions(5000, 100) and all(p["run_id"] == rid for p in bulk)
+    assert max(native["values"]) == 100.0  # the spike survives runledger's own downsampling
     assert len(client.get_metric_history(rid, "x")) == 5000
 
 

@@ -196,6 +196,7 @@ def test_derived_values_are_rebuilt_when_the_run_changes_and_dropped_least_recen
     m.derived("r0", build)
     assert built == ["r0", "r0", "r2", "r2", "r1", "r0"]
     fresh = ReadModel()
-    fresh.apply([_event("e1", ev.ExperimentCreated(name="exp")), _event("r0", ev.RunCreated(experiment_id="e1", start_time_ms=0))])
+    fresh.apply([_event("e1", ev.ExperimentCreated(name="exp")),
+                 _event("r0", ev.RunCreated(experiment_id="e1", start_time_ms=0))])
     m.replace(fresh)  # a rebuild: nothing built from the old contents is kept
     assert m.derived("r0", build) == ("r0", {}) and built[-1] == "r0" and len(built) == 7

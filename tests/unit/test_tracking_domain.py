@@ -22,6 +22,7 @@ from tracking import (
     DeleteRunTag,
     EnsureExperiment,
     LogBatch,
+    LogParam,
     MetricPoint,
     RenameExperiment,
     RestoreExperiment,
@@ -87,8 +88,9 @@ def test_invalid_names_and_states() -> None:
         led.run(CreateRun(run_id="r1", experiment_id=a.entity, start_time_ms=1))
     with pytest.raises(NotFoundError):
         led.run(RenameExperiment(experiment_id="404", new_name="z"))
-    with pytest.raises(ContractError, match="default experiment"):
-        led.run(DeleteExperiment(experiment_id="0"))
+    [default] = led.run(CreateExperiment(name="Default"))
+    assert default.entity == "0"
+    assert [type(e.body).__name__ for e in led.run(DeleteExperiment(experiment_id="0"))] == ["ExperimentDeleted"]
 
 
 def test_deleting_an_experiment_deletes_its_runs_and_restoring_restores_them() -> None:
@@ -108,8 +110,14 @@ def test_params_are_immutable_with_mlflows_message_and_the_same_value_is_a_no_op
     led.run(CreateRun(run_id="r", experiment_id=a.entity, start_time_ms=1))
     led.run(LogBatch(run_id="r", params=(("lr", "0.1"),)))
     assert led.run(LogBatch(run_id="r", params=(("lr", "0.1"),))) == []
-    with pytest.raises(ParamConflictError, match=r"Changing param values is not allowed\. Param with key='lr'"):
-        led.run(LogBatch(run_id="r", params=(("lr", "0.2"),)))
+    with pytest.raises(ParamConflictError, match=r"Changing param values is not allowed\. Params were already "
+                                                 r"logged='\[\{'key': 'lr', 'old_value': '0.1', 'new_value': '0.2'\}\]' "
+                                                 r"for run ID='r'\.$"):
+        led.run(LogBatch(run_id="r", params=(("lr", "0.2"),)))  # log-batch's words, even for one key
+    with pytest.raises(ParamConflictError, match=r"Param with key='lr' was already logged with value='0.1' for run "
+                                                 r"ID='r'\. Attempted logging new value '0.2'\.$"):
+        led.run(LogParam(run_id="r", key="lr", value="0.2"))  # log-parameter's
+    assert led.run(LogParam(run_id="r", key="lr", value="0.1")) == []
     with pytest.raises(ContractError, match="Duplicate parameter keys"):
         led.run(LogBatch(run_id="r", params=(("x", "1"), ("x", "2"))))
 
