@@ -7,9 +7,10 @@ metric's identity here is (run, key, step)) that is a choice of positions in ste
 :func:`sample_positions` computes and :data:`KEEP_SQL` computes inside ClickHouse.
 
 This rule keeps the first and the last point and spreads the rest evenly by position; it does not look at
-values, so a spike between two kept positions is not shown (as with the stock server). Runledger's own
-downsampling, min and max per step bucket so spikes survive, stays on the native read
-(``/api/v1/runs/{id}/metrics/{key}?max_points=``, ``Reads.metric_history``).
+values, so a spike between two kept positions is not shown (as with the stock server). The endpoint
+therefore uses it for short series only: a series over 2,500 points and at least 10x ``max_results`` is
+downsampled with min and max per step bucket instead (``query.mlflow_api.metrics.bulk_interval_points``,
+``Reads.metric_histories``).
 """
 
 from __future__ import annotations

@@ -267,6 +267,66 @@ class Reads:
             f"WHERE {where} ORDER BY step{page}", p)
         return _columns(cols)
 
+    def metric_histories(self, run_ids: Sequence[str], key: str, *, max_points: int,
+                         start_step: int | None = None, end_step: int | None = None) -> dict[str, dict[str, list[Any]]]:
+        """One metric of many runs in ONE query, each run downsampled to about ``max_points`` points.
+
+        A run with more than ``max_points`` points in the step range is cut into
+        ``max_points // 2`` step buckets of equal width, and each bucket contributes
+        its minimum and its maximum point (in step order), so spikes survive; a run
+        with fewer points comes back whole. Runs without the metric are left out.
+        """
+        if not run_ids:
+            return {}
+        ids = list(dict.fromkeys(run_ids))
+        rolled: dict[str, dict[str, list[Any]]] = {}
+        if self.model is not None and start_step is None and end_step is None:
+            groups = {}
+            for rid in ids:  # long series never re-logged: from the rollup (see metric_history)
+                known = self.model.bounds(rid, key)
+                if known is None or not self.model.single_rows(rid, key) or known[2] <= max_points:
+                    continue
+                lo, hi, _n = known
+                if math.ceil((hi - lo + 1) / max(1, max_points // 2)) >= ROLLUP_STEPS:
+                    groups[rid] = _rollup_group(lo, hi, max_points)
+            if groups:
+                rolled = self._downsample_rollups(groups, key)
+                ids = [r for r in ids if r not in groups]
+                if not ids:
+                    return rolled
+        where = "run_id IN {ids:Array(String)} AND key = {k:String}"
+        p: dict[str, Any] = {"ids": ids, "k": key, "n": max_points,
+                             "b": max(1, max_points // 2)}
+        if start_step is not None:
+            where += " AND step >= {lo:Int64}"
+            p["lo"] = start_step
+        if end_step is not None:
+            where += " AND step <= {hi:Int64}"
+            p["hi"] = end_step
+        cols = self.store.query_columns(
+            "SELECT rid, pt.1, pt.2, pt.3, pt.4 FROM (SELECT m.run_id AS rid, arrayJoin(arrayDistinct(["
+            "(argMin(m.step, m.value), argMin(m.ts, m.value), min(m.value), argMin(m.rank, m.value)), "
+            "(argMax(m.step, m.value), argMax(m.ts, m.value), max(m.value), argMax(m.rank, m.value))])) AS pt FROM "
+            "(SELECT run_id, step, toUnixTimestamp64Milli(timestamp) AS ts, value, rank FROM metric_points FINAL "
+            f"WHERE {where}) AS m INNER JOIN "
+            "(SELECT run_id, min(step) AS lo, count() AS cnt, "
+            "greatest(toInt64(1), toInt64(ceil((max(step) - min(step) + 1) / {b:Int64}))) AS width "
+            f"FROM metric_points WHERE {where} GROUP BY run_id) AS bounds ON bounds.run_id = m.run_id "
+            "GROUP BY m.run_id, if(bounds.cnt > {n:Int64}, intDiv(m.step - bounds.lo, bounds.width), m.step)"
+            ") ORDER BY rid, pt.1", p)[1]
+        out = rolled
+        if not cols:
+            return out
+        for rid, step, ts, value, rank in zip(*cols, strict=True):
+            h = out.get(rid)
+            if h is None:
+                h = out[rid] = _empty_history()
+            h["steps"].append(step)
+            h["timestamps"].append(ts)
+            h["values"].append(value)
+            h["ranks"].append(rank)
+        return out
+
     def _downsample_rollups(self, groups: dict[str, int], key: str) -> dict[str, dict[str, list[Any]]]:
         """Min and max point per view bucket of each run, from the rollup's per-1,024-step extremes, in one
         query (``groups``: run id -> rollup buckets per view bucket, :func:`_rollup_group`)."""

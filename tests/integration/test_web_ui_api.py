@@ -189,14 +189,34 @@ def test_history_bulk_interval_many_runs_sampled_as_mlflow_samples(logged: dict[
     runs = logged["runs"]
     asked = [runs[1], runs[0], runs[2], runs[1]]  # MLflow answers in the order asked, repeats included
     r = http.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
-                 params={"run_ids": asked, "metric_key": "loss", "max_results": 100})
+                 params={"run_ids": asked, "metric_key": "loss", "max_results": 2000})
     assert r.status_code == 200, r.text
     points = r.json()["metrics"]
-    kept = sample_positions(10_000, 100)  # steps 0..9,999: a step is its position
+    kept = sample_positions(10_000, 2000)  # steps 0..9,999: a step is its position
     assert [(p["run_id"], p["step"]) for p in points] == [(rid, s) for rid in asked for s in kept]
     for rid in runs:  # the spike at step 5,000 (between two sampled steps) survives runledger's own read
         native = http.get(f"/api/v1/runs/{rid}/metrics/loss", params={"max_points": 100}).json()
         assert 100.0 + runs.index(rid) in native["values"] and 5_000 in native["steps"]
+
+
+def test_history_bulk_interval_keeps_spikes_of_series_ten_times_longer_than_asked(logged: dict[str, Any]) -> None:
+    """10,000 points, 100 asked: MLflow's positions would keep 1 % of the points, whatever their values;
+    each step bucket's minimum and maximum are answered instead, so the spike at step 5,000 is in."""
+    http: httpx.Client = logged["http"]
+    runs = logged["runs"]
+    asked = [runs[2], runs[0]]
+    r = http.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
+                 params={"run_ids": asked, "metric_key": "loss", "max_results": 100})
+    assert r.status_code == 200, r.text
+    points = r.json()["metrics"]
+    assert list(dict.fromkeys(p["run_id"] for p in points)) == asked
+    for rid in asked:
+        mine = [p for p in points if p["run_id"] == rid]
+        assert 2 <= len(mine) <= 100 and [p["step"] for p in mine] == sorted(p["step"] for p in mine)
+        assert {"step": 5_000, "value": 100.0 + runs.index(rid)} in [{"step": p["step"], "value": p["value"]}
+                                                                     for p in mine]
+
+
     window = http.get("/ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
                       params={"run_ids": runs[0], "metric_key": "loss", "start_step": 10, "end_step": 19}).json()
     assert [p["step"] for p in window["metrics"]] == list(range(10, 20))
@@ -216,8 +236,9 @@ def test_history_bulk_interval_refuses_malformed_input(logged: dict[str, Any]) -
            "INVALID_PARAMETER_VALUE")
     _error(http.get(url, params={"run_ids": rid, "metric_key": "loss", "max_results": 0}), 400,
            "INVALID_PARAMETER_VALUE")
-    unknown = http.get(url, params={"run_ids": [rid, "nope"], "metric_key": "loss", "max_results": 2})
-    assert [(p["run_id"], p["step"]) for p in unknown.json()["metrics"]] == [(rid, 0), (rid, 9_999)]  # as MLflow
+    unknown = http.get(url, params={"run_ids": [rid, "nope"], "metric_key": "loss", "max_results": 2000})
+    assert [(p["run_id"], p["step"]) for p in unknown.json()["metrics"]] == [
+        (rid, s) for s in sample_positions(10_000, 2000)]  # as MLflow: the unknown run adds nothing
     assert http.get(url, params={"run_ids": "nope", "metric_key": "loss"}).json() == {}
 
 
@@ -273,10 +294,10 @@ def test_graphql_search_runs_and_bulk_interval(logged: dict[str, Any]) -> None:
     mutation = _gql(http, SEARCH_RUNS.replace("query SearchRuns", "mutation SearchRuns"),
                     {"data": {"experimentIds": [logged["exp"]], "filter": "params.lr = '0.2'"}})
     assert [r["info"]["runName"] for r in mutation["data"]["mlflowSearchRuns"]["runs"]] == ["r1"]
-    bulk = _gql(http, BULK, {"data": {"runIds": logged["runs"], "metricKey": "loss", "maxResults": 50}})
+    bulk = _gql(http, BULK, {"data": {"runIds": logged["runs"], "metricKey": "loss", "maxResults": 2000}})
     metrics = bulk["data"]["mlflowGetMetricHistoryBulkInterval"]["metrics"]
     assert [(m["runId"], int(m["step"])) for m in metrics] == [
-        (rid, s) for rid in logged["runs"] for s in sample_positions(10_000, 50)]
+        (rid, s) for rid in logged["runs"] for s in sample_positions(10_000, 2000)]
 
 
 def test_graphql_refuses_malformed_requests(logged: dict[str, Any]) -> None:
