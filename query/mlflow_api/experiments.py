@@ -33,7 +33,7 @@ from .common import clause_holds, experiment_or_404
 from .convert import decode_token, encode_token, experiment_json, tags_of
 from .errors import invalid, not_found
 from .request import check_schema, optional_int, optional_str, required_str
-from .routing import mlflow_route
+from .routing import mlflow_route, with_model
 
 router = APIRouter()
 
@@ -80,13 +80,13 @@ def create_experiment(services: Services, params: dict[str, Any], request: Reque
     return {"experiment_id": events[0].entity}
 
 
-@mlflow_route(router, "/experiments/get", "GET", in_memory=True)
+@mlflow_route(router, "/experiments/get", "GET", in_memory=with_model)
 def get_experiment(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Get an experiment by id."""
     return {"experiment": _json(services, experiment_or_404(services, required_str(params, "experiment_id")))}
 
 
-@mlflow_route(router, "/experiments/get-by-name", "GET", in_memory=True)
+@mlflow_route(router, "/experiments/get-by-name", "GET", in_memory=with_model)
 def get_experiment_by_name(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Get an experiment by name."""
     name = required_str(params, "experiment_name")
@@ -101,7 +101,7 @@ def _matches(e: dict[str, Any], c: Clause) -> bool:
     return clause_holds(value, c)
 
 
-@mlflow_route(router, "/experiments/search", "POST", "GET", in_memory=True)
+@mlflow_route(router, "/experiments/search", "POST", "GET", in_memory=with_model)
 def search_experiments(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Search experiments: filter on name / tags / times, order_by, paging, view_type."""
     view = str(params.get("view_type") or "ACTIVE_ONLY").upper()

@@ -46,7 +46,7 @@ from .errors import invalid, not_found
 from .log_reads import LogReads
 from .logged_models import MODEL_VERSIONS_TAG, unique_model_versions
 from .request import optional_str, required_str
-from .routing import mlflow_route
+from .routing import mlflow_route, with_model
 from .runs import experiment_location
 
 router = APIRouter()
@@ -82,7 +82,7 @@ def create_model_version(services: Services, params: dict[str, Any], request: Re
     return {"model_version": version_json(model, model.versions[number])}
 
 
-@mlflow_route(router, "/model-versions/get", "GET", in_memory=True)
+@mlflow_route(router, "/model-versions/get", "GET", in_memory=with_model)
 def get_model_version(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """One version of a model."""
     return {"model_version": version_json(*_version(services, params))}
@@ -137,7 +137,7 @@ def get_download_uri(services: Services, params: dict[str, Any], request: Reques
     return {"artifact_uri": download_uri(services, registry_service(services), v)}
 
 
-@mlflow_route(router, "/model-versions/search", "GET", "POST", in_memory=True)
+@mlflow_route(router, "/model-versions/search", "GET", "POST", in_memory=with_model)
 def search_model_versions(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Search versions: filter on name, version, run_id, source, stage, model_id, tags.; order_by; paging.
     Order as MLflow 3's server: ``order_by``, then name, then newest version first; with no ``order_by``,

@@ -36,7 +36,7 @@ from .common_registry import (
 from .convert import tags_of
 from .errors import invalid
 from .request import optional_str, required_str, str_list
-from .routing import mlflow_route
+from .routing import mlflow_route, with_model
 
 router = APIRouter()
 
@@ -52,7 +52,7 @@ def create_registered_model(services: Services, params: dict[str, Any], request:
     return {"registered_model": model_json(model_named(services, name))}
 
 
-@mlflow_route(router, "/registered-models/get", "GET", in_memory=True)
+@mlflow_route(router, "/registered-models/get", "GET", in_memory=with_model)
 def get_registered_model(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Get a registered model with its latest versions per stage and its aliases."""
     return {"registered_model": model_json(model_named(services, required_str(params, "name")))}
@@ -113,7 +113,7 @@ def delete_alias(services: Services, params: dict[str, Any], request: Request) -
     return {}
 
 
-@mlflow_route(router, "/registered-models/alias", "GET", in_memory=True)
+@mlflow_route(router, "/registered-models/alias", "GET", in_memory=with_model)
 def get_version_by_alias(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """The version an alias points at."""
     name, alias = required_str(params, "name"), required_str(params, "alias")
@@ -124,7 +124,7 @@ def get_version_by_alias(services: Services, params: dict[str, Any], request: Re
     return {"model_version": version_json(model, model.versions[number])}
 
 
-@mlflow_route(router, "/registered-models/get-latest-versions", "POST", "GET", in_memory=True)
+@mlflow_route(router, "/registered-models/get-latest-versions", "POST", "GET", in_memory=with_model)
 def get_latest_versions(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """The highest version in each of the given stages (all stages by default)."""
     model = model_named(services, required_str(params, "name"))
@@ -135,7 +135,7 @@ def get_latest_versions(services: Services, params: dict[str, Any], request: Req
     return {"model_versions": [version_json(model, v) for v in latest.values()]}
 
 
-@mlflow_route(router, "/registered-models/search", "GET", "POST", in_memory=True)
+@mlflow_route(router, "/registered-models/search", "GET", "POST", in_memory=with_model)
 def search_registered_models(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """Search registered models: filter on name (= != LIKE ILIKE) and tags., order_by, paging."""
     clauses = parse_filter(optional_str(params, "filter"), MODEL_ATTRIBUTES)

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from ..services import Services, get_services
+from ..services import Services
 from .request import read_params
 
 __all__ = ["mlflow_route", "json_response", "wire_float", "Handler"]
@@ -36,17 +36,28 @@ def json_response(content: Any, status_code: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
 
 
+#: Whether a request can be answered from memory alone: ``(services, params) -> bool``.
+InMemory = Callable[[Services, dict[str, Any]], bool]
+
+
+def with_model(services: Services, params: dict[str, Any]) -> bool:
+    """The read model is on (embedded mode): experiments, runs and the registry are in memory."""
+    return services.reads.model is not None
+
+
 def mlflow_route(router: APIRouter, path: str, *methods: str, summary: str = "",
-                 in_memory: bool = False) -> Callable[[Handler], Handler]:
+                 in_memory: InMemory | None = None) -> Callable[[Handler], Handler]:
     """Register ``fn(services, params, request) -> dict`` as an MLflow endpoint (JSON in, JSON out).
 
-    ``in_memory``: with the read model on (embedded mode) the handler only reads memory (no ClickHouse, no
-    file), so it runs on the event loop itself: no hop to a worker thread and back (~0.5 ms of a ~2 ms
-    small read). Otherwise, and for every other handler, it runs in the thread pool."""
+    ``in_memory(services, params)`` true: this request only reads memory (no ClickHouse, no file), so the
+    handler runs on the event loop itself: no hop to a worker thread and back (~0.5 ms of a ~2 ms small
+    read). Otherwise, and for every other handler, it runs in the thread pool. (``services`` is taken from
+    the app state directly: a FastAPI dependency per request costs more than the read.)"""
     def deco(fn: Handler) -> Handler:
-        async def endpoint(request: Request, services: Services = Depends(get_services)) -> Response:
+        async def endpoint(request: Request) -> Response:
+            services: Services = request.app.state.services
             params = await read_params(request)
-            if in_memory and services.reads.model is not None:
+            if in_memory is not None and in_memory(services, params):
                 return json_response(fn(services, params, request))
             return json_response(await run_in_threadpool(fn, services, params, request))
 

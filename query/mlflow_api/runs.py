@@ -206,7 +206,14 @@ def create_run(services: Services, params: dict[str, Any], request: Request) -> 
     return {"run": get_run_json(services, run_id)}
 
 
-@mlflow_route(router, "/runs/get", "GET")
+def _run_in_memory(services: Services, params: dict[str, Any]) -> bool:
+    """runs/get from memory: the read model is on and the run logged no inputs / outputs (those are read
+    from ClickHouse)."""
+    model = services.reads.model
+    return model is not None and not model.has_io(str(params.get("run_id") or params.get("run_uuid") or ""))
+
+
+@mlflow_route(router, "/runs/get", "GET", in_memory=_run_in_memory)
 def get_run(services: Services, params: dict[str, Any], request: Request) -> dict[str, Any]:
     """A run: info, latest metrics, params, tags, inputs, outputs."""
     return {"run": get_run_json(services, run_id_of(params))}
