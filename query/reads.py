@@ -160,14 +160,6 @@ class Reads:
         return {(r, k): int(n) for r, k, n in self.store.query_rows(
             "SELECT run_id, key, count FROM latest_metrics WHERE run_id IN {ids:Array(String)}", {"ids": run_ids})}
 
-    def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
-        """Which of these run ids exist (deleted ones included), in one small query (or none: the model)."""
-        if self.model is not None:
-            return {r for r in run_ids if self.model.run(r) is not None}
-        return {r[0] for r in self.store.query_rows(
-            "SELECT DISTINCT run_id FROM run_fields FINAL WHERE run_id IN {ids:Array(String)} "
-            "AND field = 'experiment_id' AND value != ''", {"ids": list(run_ids)})}
-
     def run(self, run_id: str, *, counts: bool = True) -> dict[str, Any] | None:
         found = self.runs([run_id], counts=counts)
         return found[0] if found else None
