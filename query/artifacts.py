@@ -21,7 +21,7 @@ from producer.errors import ContractError, NotFoundError, TransientError
 
 from .settings import Settings
 
-__all__ = ["ArtifactStore", "FileInfo", "LocalArtifacts", "S3Artifacts", "artifact_store", "clean_path"]
+__all__ = ["ArtifactStore", "FileInfo", "InvalidPathError", "LocalArtifacts", "S3Artifacts", "artifact_store", "clean_path"]
 
 CHUNK_BYTES = 1 << 20
 
@@ -40,6 +40,13 @@ class ArtifactStore(Protocol):
     def delete(self, path: str) -> None: ...
 
 
+class InvalidPathError(ContractError):
+    """An artifact path that is absolute, climbs out (``..``), or holds ``.``, empty parts or backslashes.
+    The message says which path and why; MLflow's API answers MLflow's exact words (:data:`MLFLOW_MESSAGE`)."""
+
+    MLFLOW_MESSAGE = "Invalid path"
+
+
 def clean_path(path: str, *, allow_root: bool = False) -> str:
     p = path.strip("/")
     if not p:
@@ -48,7 +55,7 @@ def clean_path(path: str, *, allow_root: bool = False) -> str:
         raise ContractError("artifact path must not be empty")
     parts = p.split("/")
     if any(part in ("", ".", "..") for part in parts) or "\\" in p or "\x00" in p:
-        raise ContractError(f"Invalid path {path!r}: no '..', '.', empty parts or backslashes")  # MLflow's words first
+        raise InvalidPathError(f"Invalid path {path!r}: no '..', '.', empty parts or backslashes")
     return p
 
 

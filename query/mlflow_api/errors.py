@@ -18,6 +18,8 @@ from producer.errors import (
     TransientError,
 )
 
+from ..artifacts import InvalidPathError
+
 __all__ = ["MlflowError", "STATUS_OF", "mlflow_error_for", "invalid", "not_found", "already_exists"]
 
 #: ``mlflow.exceptions.ERROR_CODE_TO_HTTP_STATUS`` for the codes runledger answers.
@@ -73,6 +75,8 @@ def mlflow_error_for(exc: Exception) -> MlflowError:
         return not_found(str(exc))
     if isinstance(exc, AlreadyExistsError):
         return already_exists(str(exc))
+    if isinstance(exc, InvalidPathError):  # mlflow server's exact words (its own tests compare them)
+        return invalid(InvalidPathError.MLFLOW_MESSAGE)
     if isinstance(exc, ConflictError):  # an immutable param, a deleted run: MLflow answers 400 too
         return invalid(str(exc))
     if isinstance(exc, ContractError):

@@ -89,7 +89,9 @@ def start_runledger(port: int | None = None, artifacts_dir: str | None = None) -
         args += ["--artifacts-uri", str(artifacts_dir)]
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - the server process holds it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+    # in the test process's working directory, as MLflow's own fixture runs its server: a relative
+    # artifact_location is resolved against it (test_create_get_search_experiment compares the two)
+    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=os.getcwd(), env=env)
     _started.append(proc)
     url = f"http://127.0.0.1:{port}"
     _wait(url, proc)
