@@ -69,7 +69,9 @@ def _call(info: Any, handler: Handler, params: dict[str, Any], message: Any, rou
     parse_dict: Callable[[dict[str, Any], Any], None] = proto_json_utils.parse_dict
     ctx = info.context
     check_as_route(ctx["request"], *route, params)
-    parse_dict(handler(ctx["services"], params, ctx["request"]), message)
+    # A run's ``data`` comes pre-serialised (an ``orjson.Fragment``, as the REST answers write it); read
+    # the answer back as JSON, the dicts and lists parse_dict walks.
+    parse_dict(orjson.loads(orjson.dumps(handler(ctx["services"], params, ctx["request"]))), message)
     return message
 
 
