@@ -6,6 +6,7 @@ runledger errors mapped to HTTP in one handler per API style.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, MutableMapping
@@ -22,6 +23,7 @@ from .auth import start_auth
 from .auth.guard import ASGIApp, AuthMiddleware, Receive, Scope, Send, authorize
 from .errors_http import http_status
 from .mlflow_api.errors import mlflow_error_for
+from .mlflow_api.graphql_api import build_schema
 from .registry_startup import start_registry
 from .routes import auth_api, ingest, metrics, native, registry, sql
 from .services import StartupHook, build_services
@@ -44,6 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = build_services(settings, STARTUP_HOOKS)
+        # MLflow's GraphQL schema takes seconds to build (importing mlflow and graphene): built before serving,
+        # so a first /graphql (the web UI's runs page) does not pay it. Not beside serving: a request that
+        # imports part of mlflow while the build imports the rest can meet a half-initialised module.
+        await asyncio.to_thread(build_schema)
         try:
             yield
         finally:

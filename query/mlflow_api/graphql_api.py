@@ -13,13 +13,19 @@ under their own names, with the resolvers swapped.
 Answers follow the stock server: ``{"data": ..., "errors": [messages] | null}`` with status 200, errors
 of a resolver (an unknown run, say) as messages; a request that is not a GraphQL request (no query,
 not JSON) is MLflow's ``INVALID_PARAMETER_VALUE``; mlflow's query-safety limits (depth, aliases,
-root fields) apply. The schema is built on the first request (importing mlflow takes a second).
+root fields) apply. The schema takes seconds to build (importing mlflow and graphene): the server builds it
+at startup, before it serves (:func:`build_schema`), so the UI's first ``/graphql`` is not seconds slower
+than the stock server's — a first answer that slow made the runs page fetch the experiment once more over
+REST (docs/UI.md). (Not in a thread beside serving: a request importing part of mlflow meanwhile could
+meet a half-initialised module.)
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +38,9 @@ from ..services import Services, get_services
 from .errors import invalid
 from .routing import Handler, json_response
 
-__all__ = ["router", "PATH"]
+__all__ = ["router", "PATH", "build_schema"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
 
@@ -62,7 +70,8 @@ def _call(info: Any, handler: Handler, params: dict[str, Any], message: Any, rou
     parse_dict: Callable[[dict[str, Any], Any], None] = proto_json_utils.parse_dict
     ctx = info.context
     check_as_route(ctx["request"], *route, params)
-    # through JSON: a REST answer may hold pre-serialised parts (a run's ``data``: orjson.Fragment)
+    # A run's ``data`` comes pre-serialised (an ``orjson.Fragment``, as the REST answers write it); read
+    # the answer back as JSON, the dicts and lists parse_dict walks.
     parse_dict(orjson.loads(orjson.dumps(handler(ctx["services"], params, ctx["request"]))), message)
     return message
 
@@ -153,6 +162,20 @@ def schema_and_check() -> tuple[Any, Callable[[Any], Any]]:
         if "schema" not in _built:
             _built["schema"], _built["check"] = _build()
         return _built["schema"], _built["check"]
+
+
+def build_schema() -> None:
+    """Build the schema now, not on the first request (the server's startup runs this in a thread).
+
+    Without mlflow installed there is nothing to build; ``/graphql`` then answers the import error itself.
+    """
+    t0 = time.perf_counter()
+    try:
+        schema_and_check()
+    except ImportError as exc:
+        log.info("GraphQL schema not built (mlflow is not installed): %s", exc)
+        return
+    log.info("GraphQL schema built in %.1f s", time.perf_counter() - t0)
 
 
 def _request_body(raw: bytes, query_params: dict[str, str]) -> tuple[str, dict[str, Any] | None, str | None]:
