@@ -61,31 +61,29 @@ log = logging.getLogger("runledger.read_model")
 DERIVED_RUNS = 4096
 T = TypeVar("T")
 
-#: Index of a ``Latest`` list's row in its key's :class:`MetricColumn` (appended after the merge fields).
-_ROW = 10
 _IO_TYPES = (RunInputsLogged.TYPE, RunOutputsLogged.TYPE)
 _STATE_TYPES = tuple(b.TYPE for b in TRACKING_BODIES if b is not ev.MetricsLogged) + _IO_TYPES
 
 
 def merge_points(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence[int], ts: Sequence[int],
-                 values: Sequence[float]) -> bool:
+                 values: Sequence[float], created: list[str] | None = None) -> bool:
     """Merge one batch of a run's points into its ``key -> Latest`` map (in place; points in log order).
 
     Long series per key go through numpy (a few ns a point); short mixed batches point by point (the
     per-key numpy overhead would cost more). ``tests/unit/test_read_model.py`` checks both give the same.
-    True if some key's count is no longer known (``None``).
+    True if some key's count is no longer known (``None``). Keys new to ``latest`` are appended to ``created``.
     """
     n = len(keys)
     if n < 64:
-        return _merge_scalar(latest, keys, steps, ts, values)
+        return _merge_scalar(latest, keys, steps, ts, values, created)
     uniq = dict.fromkeys(keys)
     if len(uniq) * 16 > n:
-        return _merge_scalar(latest, keys, steps, ts, values)
+        return _merge_scalar(latest, keys, steps, ts, values, created)
     s = np.asarray(steps, dtype=np.int64)
     t = np.asarray(ts, dtype=np.int64)
     v = np.asarray(values, dtype=np.float64)
     if len(uniq) == 1:
-        return _merge_group(latest, keys[0], s, t, v)
+        return _merge_group(latest, keys[0], s, t, v, created)
     index = {k: i for i, k in enumerate(uniq)}
     codes = np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=n)
     order = np.argsort(codes, kind="stable")
@@ -93,11 +91,11 @@ def merge_points(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence
     lost = False
     for i, key in enumerate(uniq):
         idx = order[bounds[i]:bounds[i + 1]]
-        lost |= _merge_group(latest, key, s[idx], t[idx], v[idx])
+        lost |= _merge_group(latest, key, s[idx], t[idx], v[idx], created)
     return lost
 
 
-def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) -> bool:
+def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any, created: list[str] | None = None) -> bool:
     """Merge one key's points (numpy arrays) as :func:`_merge_scalar` would, point by point."""
     top_s = int(s.max())
     at_top = s == top_s
@@ -108,6 +106,8 @@ def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) ->
     m = latest.get(key)
     if m is None:
         latest[key] = [best, top_s, max_t, vmin, vmax, distinct, top_s, top_t, int(s.min()), distinct == len(s)]
+        if created is not None:
+            created.append(key)
         return False
     if (top_s, top_t) >= (m[6], m[7]):
         m[0], m[6], m[7] = best, top_s, top_t
@@ -126,13 +126,15 @@ def _merge_group(latest: dict[str, Latest], key: str, s: Any, t: Any, v: Any) ->
 
 
 def _merge_scalar(latest: dict[str, Latest], keys: Sequence[str], steps: Sequence[int], ts: Sequence[int],
-                  values: Sequence[float]) -> bool:
+                  values: Sequence[float], created: list[str] | None = None) -> bool:
     lost = False
     for k, s, t, raw in zip(keys, steps, ts, values, strict=True):
         v = float(raw)
         m = latest.get(k)
         if m is None:
             latest[k] = [v, s, t, v, v, 1, s, t, s, True]
+            if created is not None:
+                created.append(k)
             continue
         # m: value, max step, max ts, min, max, count, step of value, ts of value, min step (None: unknown),
         # no step ever written twice (so metric_points holds one row per step: no FINAL, the rollup is exact)
@@ -173,7 +175,7 @@ class ReadModel:
         self.state = TrackingState()
         self.latest: dict[str, dict[str, Latest]] = {}
         self.columns: dict[str, MetricColumn] = {}
-        """Each metric key's latest values as one array (a ``Latest`` list's last item is its row)."""
+        """Each metric key's series (the same ``Latest`` lists), read as one array by a search."""
         self.runs_with_io: set[str] = set()
         self.recount: set[str] = set()
         """Runs with a metric whose count is not known here (``None``): a read asks ClickHouse."""
@@ -206,7 +208,7 @@ class ReadModel:
                 "FROM latest_metrics"):
             # the value's own (step, ts) is not in the view: its step is the max step; ts the max ts
             m = [float(value), step, ts, vmin, vmax, int(count), step, ts, None, rows_written.get((rid, key)) == int(count)]
-            m.append(model.columns.setdefault(key, MetricColumn()).add(rid, m[0]))
+            model.columns.setdefault(key, MetricColumn()).add(rid, m)
             model.latest.setdefault(rid, {})[key] = m
         model.loaded_events = len(rows)
         log.info("read model: %d events, %d runs, %d experiments in %.2f s", len(rows), len(model.state.runs),
@@ -222,22 +224,21 @@ class ReadModel:
                 body = e.body
                 if isinstance(body, ev.MetricsLogged):
                     run_latest = self.latest.setdefault(e.entity, {})
-                    if merge_points(run_latest, body.keys, body.steps, body.timestamps_ms, body.values):
+                    created: list[str] = []
+                    if merge_points(run_latest, body.keys, body.steps, body.timestamps_ms, body.values, created):
                         self.recount.add(e.entity)
-                    self._columns(e.entity, run_latest, body.keys)
+                    self._columns(e.entity, run_latest, body.keys, created)
                 elif isinstance(body, (RunInputsLogged, RunOutputsLogged)):
                     self.runs_with_io.add(e.entity)
                 else:
                     apply(self.state, e)
 
-    def _columns(self, run_id: str, run_latest: dict[str, Latest], keys: Sequence[str]) -> None:
-        """Copy the merged keys' latest values into their columns (a new series gets its row)."""
+    def _columns(self, run_id: str, run_latest: dict[str, Latest], keys: Sequence[str], created: Sequence[str]) -> None:
+        """New series get their column row; every written key's column is re-read at its next search."""
+        for k in created:
+            self.columns.setdefault(k, MetricColumn()).add(run_id, run_latest[k])
         for k in dict.fromkeys(keys):
-            m = run_latest[k]
-            if len(m) == _ROW:
-                m.append(self.columns.setdefault(k, MetricColumn()).add(run_id, m[0]))
-            else:
-                self.columns[k].values[m[_ROW]] = m[0]
+            self.columns[k].changed()
 
     def failed(self, events: Iterable[Event]) -> None:
         """A write failed part-way (the writer calls this): its series may hold rows the model never saw."""

@@ -38,8 +38,7 @@ from .filters import RUN_ATTRIBUTES, Clause, OrderBy
 
 __all__ = ["supported", "search", "Latest", "MetricColumn"]
 
-#: (value, step, timestamp ms, min, max, count or None, ..., row in its :class:`MetricColumn`) of a run's metric
-#: key: see :mod:`query.read_model`.
+#: (value, step, timestamp ms, min, max, count or None, ...) of a run's metric key: see :mod:`query.read_model`.
 Latest = list[Any]
 
 _NUMERIC = {"start_time", "end_time"}
@@ -185,26 +184,30 @@ def _level_key(value: Callable[[Run], Any], descending: bool) -> Callable[[Run],
 
 class MetricColumn:
     """One metric key's latest value of every run that has it, as one numpy array (row ``i`` is run
-    ``rids[i]``; rows are only appended): a search compares and orders a key's values vectorised instead of
-    visiting each run. The owner keeps it equal to the ``Latest`` lists (:mod:`query.read_model`)."""
+    ``rids[i]``, read from its ``Latest`` list ``lists[i]``; rows are only appended): a search compares and
+    orders a key's values vectorised instead of visiting each run. The array is rebuilt from the lists on
+    the first read after a write to the key (:meth:`changed`), so a write costs one flag, and the model
+    keeps two pointers per series (a row number per series cost ~0.5 GB at 30k runs x 200 keys)."""
 
-    __slots__ = ("rids", "values")
+    __slots__ = ("_values", "lists", "rids")
 
     def __init__(self) -> None:
         self.rids: list[str] = []
-        self.values = np.empty(64, dtype=np.float64)
+        self.lists: list[Latest] = []
+        self._values: Any = None
 
-    def add(self, run_id: str, value: float) -> int:
-        """A new row for ``run_id``; its index."""
-        i = len(self.rids)
-        if i == len(self.values):
-            self.values = np.concatenate([self.values, np.empty(i, dtype=np.float64)])
+    def add(self, run_id: str, latest: Latest) -> None:
         self.rids.append(run_id)
-        self.values[i] = value
-        return i
+        self.lists.append(latest)
+        self._values = None
+
+    def changed(self) -> None:
+        self._values = None
 
     def view(self) -> Any:
-        return self.values[:len(self.rids)]
+        if self._values is None:
+            self._values = np.fromiter((m[0] for m in self.lists), dtype=np.float64, count=len(self.lists))
+        return self._values
 
 
 #: numpy's ``values op want``; NaN compares as ClickHouse's (only ``!=`` holds).

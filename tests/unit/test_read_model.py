@@ -166,6 +166,11 @@ def test_metric_columns_find_the_same_page_as_visiting_every_run() -> None:
                 visited = search(m.state.runs.values(), m.latest, *args)
                 assert search(m.state.runs, m.latest, *args, m.columns) == visited, (flt, order, page)
                 assert m.search(*args) == visited
+    # a write after a search: the column is read again (the run with the lowest loss now has the highest)
+    first = m.search(["e1"], (), parse_order_by(["metrics.loss"]), ("active",), 1, 0)[0]
+    m.apply([_event(first, ev.MetricsLogged(keys=("loss",), steps=(9,), timestamps_ms=(1,), values=(9.0,)))])
+    args = (["e1"], parse_filter("metrics.loss > 1"), parse_order_by(["metrics.loss DESC"]), ("active",), 5, 0)
+    assert m.search(*args) == search(m.state.runs.values(), m.latest, *args) == [first]
 
 
 def test_derived_values_are_rebuilt_when_the_run_changes_and_dropped_least_recently_used(monkeypatch: object) -> None:
