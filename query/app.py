@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuthMiddleware)  # authenticates every request, routes or not (pages, static files)
     if settings.access_log:
         app.add_middleware(AccessLog)
+    app.add_middleware(MergeSlashes)
 
     @app.exception_handler(RunledgerError)
     async def _runledger_error(request: Request, exc: RunledgerError) -> JSONResponse:
@@ -82,6 +84,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             status_code=500)
 
     return app
+
+
+_SLASHES = re.compile(r"/{2,}")
+_RAW_SLASHES = re.compile(rb"/{2,}")
+
+
+class MergeSlashes:
+    """A path with repeated slashes is the path with one (``//model-versions/get-artifact``), as MLflow's
+    Flask server matches it (werkzeug's ``merge_slashes``): clients that join a tracking URI ending in
+    ``/`` with ``/path`` send such paths."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "//" in scope["path"]:
+            scope = dict(scope, path=_SLASHES.sub("/", scope["path"]))
+            if isinstance(scope.get("raw_path"), bytes):
+                scope["raw_path"] = _RAW_SLASHES.sub(b"/", scope["raw_path"])
+        await self.app(scope, receive, send)
 
 
 class AccessLog:

@@ -136,6 +136,7 @@ async def get_model_version_artifact(request: Request, services: Services = Depe
     name = _required_query(request, "name")
     version = _required_query(request, "version")
     path = _required_query(request, "path")
+    clean_path(path)  # an unsafe path is refused before the model is looked up, as mlflow server does
     uri = await run_in_threadpool(_version_uri, services, name, version)
     return _attachment(await run_in_threadpool(_open_file, services, uri, path), path)
 

@@ -73,6 +73,14 @@ def test_artifact_paths_that_escape_the_root_are_refused(shared_server: ServerPr
         assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
         refused = http.get("/api/2.0/mlflow-artifacts/artifacts", params={"path": "../.."})
         assert refused.status_code == 400 and refused.json()["message"] == "Invalid path"  # mlflow server's words
+        # checked before the model is looked up, and a doubled slash is one (as mlflow server; MLflow's
+        # test_path_validation joins a tracking URI ending in '/')
+        for path in ("/model-versions/get-artifact", "//model-versions/get-artifact"):  # absolute URLs: httpx
+            r = httpx.get(shared_server.url + path,  # would read a base-relative "//x" as a host
+                          params={"name": "no-such-model", "version": "1", "path": "../path"}, timeout=30)
+            assert (r.status_code, r.json()["message"]) == (400, "Invalid path"), (path, r.text)
+        doubled = httpx.post(shared_server.url + "//api/2.0/mlflow/experiments/search", json={"max_results": 1})
+        assert doubled.status_code == 200 and "experiments" in doubled.json(), doubled.text
 
 
 @pytest.mark.parametrize("method,path", [("GET", f"{P}/no/such/route"), ("POST", f"{P}/runs/get"),
