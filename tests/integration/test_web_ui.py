@@ -366,17 +366,23 @@ def test_ui_rename_run_lands_in_the_audit_trail_with_the_actor(page: Page, data:
     assert ("run_renamed", ACTOR, {"name": "renamed-in-ui"}) in [(e["type"], e["actor"], e["body"]) for e in events], events
 
 
+def _save_tag(page: Page, key: str, option: str, value: str) -> None:
+    """The run page's tag editor as a user works it: Edit tags, type the key, pick ``option`` from the key
+    list (a new key's "Add tag ..." or an existing key), set the value, Add tag, Save tags."""
+    page.find("button[aria-label='Edit tags']").click()
+    dialog = page.dialog("Add/Edit tags")
+    dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys(key)
+    page.choose(option)
+    page.type_into(dialog.find_element(By.CSS_SELECTOR, "input[aria-label='Value']"), value)
+    dialog.find_element(By.CSS_SELECTOR, "button[aria-label='Add tag']").click()
+    page.submit(dialog, "Save tags")
+
+
 def test_ui_add_run_tag_lands_in_the_audit_trail_with_the_actor(page: Page, data: dict[str, Any]) -> None:
     rid = data["runs"][6]
     route = f"#/experiments/{data['exp']}/runs/{rid}"
     page.open(route, "run-6", "team", "vision")
-    page.find("button[aria-label='Edit tags']").click()
-    dialog = page.dialog("Add/Edit tags")
-    dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys("reviewed")  # Key: a new one
-    page.choose('Add tag "reviewed"')
-    dialog.find_element(By.CSS_SELECTOR, "input[aria-label='Value']").send_keys("yes")
-    dialog.find_element(By.CSS_SELECTOR, "button[aria-label='Add tag']").click()
-    page.submit(dialog, "Save tags")
+    _save_tag(page, "reviewed", 'Add tag "reviewed"', "yes")  # Key: a new one
     page.wait_text("reviewed", ": yes", "team", ": vision")
     page.settle()
     assert [r.status for r in page.sent("POST", "/ajax-api/2.0/mlflow/runs/set-tag")] == [200]
@@ -390,13 +396,7 @@ def test_ui_edit_run_tag_lands_in_the_audit_trail_with_the_actor(page: Page, dat
     rid = data["runs"][7]
     route = f"#/experiments/{data['exp']}/runs/{rid}"
     page.open(route, "run-7", "team", ": vision")
-    page.find("button[aria-label='Edit tags']").click()
-    dialog = page.dialog("Add/Edit tags")
-    dialog.find_element(By.CSS_SELECTOR, "input[role=combobox]").send_keys("team")  # Key: the existing one
-    page.choose("team")
-    page.type_into(dialog.find_element(By.CSS_SELECTOR, "input[aria-label='Value']"), "robotics")
-    dialog.find_element(By.CSS_SELECTOR, "button[aria-label='Add tag']").click()
-    page.submit(dialog, "Save tags")
+    _save_tag(page, "team", "team", "robotics")  # Key: the existing one
     page.wait_text("team", ": robotics")
     page.settle()
     assert [r.status for r in page.sent("POST", "/ajax-api/2.0/mlflow/runs/set-tag")] == [200]
