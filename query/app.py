@@ -24,6 +24,7 @@ from .auth import start_auth
 from .auth.guard import ASGIApp, AuthMiddleware, Receive, Scope, Send, authorize
 from .errors_http import http_status
 from .mlflow_api.errors import mlflow_error_for
+from .mlflow_api.fast_path import FastReads, fast_routes
 from .mlflow_api.graphql_api import build_schema
 from .registry_startup import start_registry
 from .routes import auth_api, ingest, metrics, native, registry, sql
@@ -62,8 +63,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     for router in ROUTERS:
         app.include_router(router)
-    mlflow_api.mount(app)
+    mounted = mlflow_api.mount(app)
     app.add_middleware(AuthMiddleware)  # authenticates every request, routes or not (pages, static files)
+    app.add_middleware(FastReads, table=fast_routes(mounted))  # in-memory MLflow reads past the framework (auth off)
     if settings.access_log:
         app.add_middleware(AccessLog)
     app.add_middleware(MergeSlashes)

@@ -72,15 +72,16 @@ def error_response(err: MlflowError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status)
 
 
-def mount(app: FastAPI) -> None:
-    """Include every MLflow router under every prefix (only the first in OpenAPI) and MLflow's error shape."""
+def mount(app: FastAPI) -> list[tuple[str, APIRouter]]:
+    """Include every MLflow router under every prefix (only the first in OpenAPI) and MLflow's error shape.
+    Returns the (prefix, router) pairs mounted."""
     top, api, artifact = routers()
-    for router in top:
-        app.include_router(router, tags=["mlflow"])
+    mounted = [("", router) for router in top]
     for group, prefixes in ((api, PREFIXES), (artifact, ARTIFACT_PREFIXES)):
-        for router in group:
-            for i, prefix in enumerate(prefixes):
-                app.include_router(router, prefix=prefix, include_in_schema=i == 0, tags=["mlflow"])
+        mounted += [(prefix, router) for router in group for prefix in prefixes]
+    for prefix, router in mounted:
+        app.include_router(router, prefix=prefix, include_in_schema=prefix in ("", PREFIXES[0], ARTIFACT_PREFIXES[0]),
+                           tags=["mlflow"])
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -97,6 +98,8 @@ def mount(app: FastAPI) -> None:
         if not is_mlflow_path(request.url.path):
             return await request_validation_exception_handler(request, exc)
         return error_response(MlflowError("INVALID_PARAMETER_VALUE", _describe(exc)))
+
+    return mounted
 
 
 def _describe(exc: RequestValidationError) -> str:

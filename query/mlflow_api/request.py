@@ -15,7 +15,8 @@ from fastapi import Request
 
 from .errors import invalid
 
-__all__ = ["read_params", "required_str", "optional_str", "optional_int", "str_list", "check_schema", "Field", "SEE_DOCS",
+__all__ = ["read_params", "body_params", "required_str", "optional_str",
+           "optional_int", "str_list", "check_schema", "Field", "SEE_DOCS",
            "invalid_value", "missing_value"]
 
 #: What MLflow's server appends to every request-validation message.
@@ -87,14 +88,19 @@ async def read_params(request: Request) -> dict[str, Any]:
     if request.method in ("POST", "PATCH", "PUT", "DELETE"):
         raw = await request.body()
         if raw.strip():
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise invalid(f"request body is not valid JSON: {exc}") from None
-            if not isinstance(body, dict):
-                raise invalid(f"request body must be a JSON object, got {type(body).__name__}")
-            out.update(body)
+            out.update(body_params(raw))
     return out
+
+
+def body_params(raw: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise invalid(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise invalid(f"request body must be a JSON object, got {type(body).__name__}")
+    return body
 
 
 def required_str(params: dict[str, Any], name: str) -> str:

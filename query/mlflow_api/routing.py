@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from ..services import Services
 from .request import read_params
 
-__all__ = ["mlflow_route", "json_response", "wire_float", "Handler"]
+__all__ = ["mlflow_route", "json_response", "wire_float", "Handler", "InMemory", "fast_entry"]
 
 Handler = Callable[[Services, dict[str, Any], Request], dict[str, Any]]
 
@@ -38,6 +38,17 @@ def json_response(content: Any, status_code: int = 200) -> Response:
 
 #: Whether a request can be answered from memory alone: ``(services, params) -> bool``.
 InMemory = Callable[[Services, dict[str, Any]], bool]
+
+
+#: Attribute of a routed endpoint registered with an ``in_memory`` predicate: ``(handler, in_memory)``.
+_IN_MEMORY = "runledger_in_memory"
+
+
+def fast_entry(endpoint: Callable[..., Any]) -> tuple[Handler, InMemory] | None:
+    """``(handler, in_memory)`` when ``endpoint`` was registered by :func:`mlflow_route` with ``in_memory``
+    (read by :mod:`.fast_path`)."""
+    entry: tuple[Handler, InMemory] | None = getattr(endpoint, _IN_MEMORY, None)
+    return entry
 
 
 def with_model(services: Services, params: dict[str, Any]) -> bool:
@@ -62,6 +73,8 @@ def mlflow_route(router: APIRouter, path: str, *methods: str, summary: str = "",
             return json_response(await run_in_threadpool(fn, services, params, request))
 
         endpoint.__name__ = fn.__name__
+        if in_memory is not None:
+            setattr(endpoint, _IN_MEMORY, (fn, in_memory))
         router.add_api_route(path, endpoint, methods=list(methods), summary=summary or (fn.__doc__ or "").split("\n")[0],
                              response_class=Response)
         return fn
