@@ -26,7 +26,13 @@ class Settings:
     """'' = chDB in data_dir/clickhouse; or http://user:pass@host:8123 for a ClickHouse server."""
     database: str = "runledger"
     artifacts_uri: str = ""
-    """'' = data_dir/artifacts; or s3://bucket/prefix (with s3_endpoint / keys) for MinIO / S3."""
+    """'' = data_dir/artifacts; or s3://bucket/prefix (with s3_endpoint / keys) for MinIO / S3: what the
+    ``mlflow-artifacts:/`` proxy stores."""
+    default_artifact_root: str = ""
+    """'' = new experiments keep artifacts behind the proxy (``<artifact_root>/<id>``, shown as
+    ``mlflow-artifacts:/<id>``); else ``<default_artifact_root>/<id>`` shown as is, so clients write there
+    themselves, as ``mlflow server --default-artifact-root`` (a folder, ``file:`` or ``s3://`` URI; a relative
+    path is made absolute at start-up)."""
     s3_endpoint: str = ""
     s3_access_key: str = ""
     s3_secret_key: str = ""
@@ -69,6 +75,11 @@ class Settings:
     @property
     def artifact_root(self) -> str:
         return self.artifacts_uri or str((self.data_dir / "artifacts").resolve())
+
+    @property
+    def experiments_root(self) -> str:
+        """Where a new experiment's location goes (``<this>/<id>``)."""
+        return self.default_artifact_root or self.artifact_root
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:
