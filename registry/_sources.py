@@ -25,7 +25,7 @@ from urllib.request import url2pathname
 from producer.errors import ContractError
 
 __all__ = ["check_run_source", "check_model_source", "check_source_host", "has_relative_path", "is_local",
-           "mismatch", "HOST_ADDRESSED_SCHEMES", "ALLOWED_SCHEMES_ENV"]
+           "mismatch", "RemoteFileUriError", "HOST_ADDRESSED_SCHEMES", "ALLOWED_SCHEMES_ENV"]
 
 #: Schemes whose URIs name a host to connect to (``mlflow-artifacts`` only with a host): MLflow 3.17's server
 #: refuses them as a version source unless the operator allows the scheme (GHSA-mr9f-g8qf-4w4j).
@@ -35,6 +35,11 @@ HOST_ADDRESSED_SCHEMES = frozenset({"ftp", "sftp", "hdfs", "viewfs", "http", "ht
 ALLOWED_SCHEMES_ENV = "MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES"
 
 _ARTIFACTS_ROUTE = ("api", "2.0", "mlflow-artifacts", "artifacts")
+
+
+class RemoteFileUriError(ContractError):
+    """A ``file:`` URI naming another host. MLflow's ``is_local_uri`` raises an ``MlflowException`` without
+    an error code for it, so mlflow server answers INTERNAL_ERROR (500); its tests check that status."""
 
 
 def mismatch(source: str, field: str) -> ContractError:
@@ -53,7 +58,7 @@ def is_local(source: str) -> bool:
         return False
     host = parsed.hostname
     if host and host != "." and not host.startswith(("localhost", "127.0.0.1")):
-        raise ContractError(f"{source} is not a valid remote uri. For remote access on windows, please consider "
+        raise RemoteFileUriError(f"{source} is not a valid remote uri. For remote access on windows, please consider "
                             "using a different scheme such as SMB (e.g. smb://<hostname>/<path>).")
     return True
 

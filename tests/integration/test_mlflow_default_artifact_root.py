@@ -150,6 +150,9 @@ def test_a_model_version_from_the_runs_local_folder(rooted: dict[str, Any], tmp_
                                                                     "run_id": other}), 400, "INVALID_PARAMETER_VALUE")
     _error(http.post("/api/2.0/mlflow/model-versions/create", json={"name": "local-src", "source": f"{plain}/../..",
                                                                     "run_id": rid}), 400, "INVALID_PARAMETER_VALUE")
+    remote = http.post("/api/2.0/mlflow/model-versions/create", json={
+        "name": "local-src", "source": "file://10.1.2.3/path/to/source", "run_id": rid})
+    assert "is not a valid remote uri" in _error(remote, 500, "INTERNAL_ERROR")  # mlflow server's status too
     r = http.get("/model-versions/get-artifact", params={"name": "local-src", "version": as_uri.version,
                                                          "path": "MLmodel"})
     assert (r.status_code, r.text) == (200, "flavors: {}\n")
