@@ -18,8 +18,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from ..artifacts import ArtifactStore, artifact_store
+from ..artifact_roots import local_folder
+from ..artifacts import ArtifactStore, LocalArtifacts, artifact_store, clean_path
 from ..services import Services, get_services
+from .convert import ARTIFACTS_SCHEME
+from .errors import invalid
 from .routing import json_response
 
 router = APIRouter()
@@ -32,6 +35,30 @@ def store_of(services: Services) -> ArtifactStore:
     if store is None:
         store = services.extras[_KEY] = artifact_store(services.settings)
     return store
+
+
+def store_path(uri: str, relative: str) -> str:
+    """The artifact-store path of ``relative`` under ``uri`` (an ``mlflow-artifacts:/`` root)."""
+    if not uri.startswith(ARTIFACTS_SCHEME + "/"):
+        raise _outside(uri)
+    base = uri[len(ARTIFACTS_SCHEME) + 1:].strip("/")
+    rel = clean_path(relative, allow_root=True)
+    return f"{base}/{rel}" if rel and base else base or rel
+
+
+def _outside(uri: str) -> Exception:
+    return invalid(f"The artifacts live at {uri}, outside this server's artifact store; read them there")
+
+
+def artifacts_at(services: Services, uri: str, relative: str) -> tuple[ArtifactStore, str]:
+    """The store holding the files of artifact root ``uri`` and the path of ``relative`` in it: the proxy's
+    store for ``mlflow-artifacts:/``, the folder itself for a local one (:func:`local_folder`)."""
+    if uri.startswith(ARTIFACTS_SCHEME + "/"):
+        return store_of(services), store_path(uri, relative)
+    folder = local_folder(uri)
+    if folder is None:
+        raise _outside(uri)
+    return LocalArtifacts(folder), clean_path(relative, allow_root=True)
 
 
 @router.get("/artifacts", summary="List artifacts under ?path=")

@@ -26,10 +26,9 @@ from tracking import CreateRun, LogBatch, UpdateRun
 from ..commands import execute
 from ..routes.registry import actor_of
 from ..services import Services
-from .artifacts import store_of
+from .artifacts import store_of, store_path
 from .errors import invalid
 from .routing import mlflow_route
-from .run_artifacts import store_path
 from .runs import LOG_MODEL_HISTORY, appended_history, get_run_json, pairs_of
 
 __all__ = ["router", "PATH", "required_args"]

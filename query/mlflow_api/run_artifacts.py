@@ -29,20 +29,18 @@ from fastapi.responses import Response, StreamingResponse
 
 import registry as reg
 
-from ..artifact_roots import local_folder
-from ..artifacts import ArtifactStore, LocalArtifacts, clean_path
+from ..artifacts import clean_path
 from ..registry_startup import registry_service
 from ..services import Services, get_services
-from .artifacts import store_of
+from .artifacts import artifacts_at
 from .common_registry import model_named, version_number
-from .convert import ARTIFACTS_SCHEME
 from .errors import invalid
 from .model_versions import download_uri
 from .request import optional_str
 from .routing import json_response, mlflow_route
 from .runs import get_run_json, run_id_of
 
-__all__ = ["router", "top_router", "store_path", "mime_type", "MAX_UPLOAD_BYTES"]
+__all__ = ["router", "top_router", "mime_type", "MAX_UPLOAD_BYTES"]
 
 router = APIRouter()
 top_router = APIRouter()
@@ -63,30 +61,6 @@ def mime_type(name: str) -> str:
     if ext in TEXT_EXTENSIONS:
         return "text/plain"
     return mimetypes.guess_type(base)[0] or "application/octet-stream"
-
-
-def store_path(uri: str, relative: str) -> str:
-    """The artifact-store path of ``relative`` under ``uri`` (an ``mlflow-artifacts:/`` root)."""
-    if not uri.startswith(ARTIFACTS_SCHEME + "/"):
-        raise _outside(uri)
-    base = uri[len(ARTIFACTS_SCHEME) + 1:].strip("/")
-    rel = clean_path(relative, allow_root=True)
-    return f"{base}/{rel}" if rel and base else base or rel
-
-
-def _outside(uri: str) -> Exception:
-    return invalid(f"The artifacts live at {uri}, outside this server's artifact store; read them there")
-
-
-def artifacts_at(services: Services, uri: str, relative: str) -> tuple[ArtifactStore, str]:
-    """The store holding the files of artifact root ``uri`` and the path of ``relative`` in it: the proxy's
-    store for ``mlflow-artifacts:/``, the folder itself for a local one (:func:`local_folder`)."""
-    if uri.startswith(ARTIFACTS_SCHEME + "/"):
-        return store_of(services), store_path(uri, relative)
-    folder = local_folder(uri)
-    if folder is None:
-        raise _outside(uri)
-    return LocalArtifacts(folder), clean_path(relative, allow_root=True)
 
 
 def _artifact_uri(services: Services, run_id: str) -> str:

@@ -172,6 +172,16 @@ def test_a_sklearn_model_logged_to_a_local_folder_loads_back(rooted: dict[str, A
     loaded = mlflow.pyfunc.load_model(info.model_uri)
     assert [round(float(x), 6) for x in loaded.predict([[3.0]])] == [6.0]
     assert mlflow.pyfunc.load_model("models:/sk-local/1").predict([[1.0]])[0] == pytest.approx(2.0)
+    logged = rooted["client"].get_logged_model(info.model_id)
+    assert logged.artifact_location.startswith(rooted["root"])
+    http: httpx.Client = rooted["http"]
+    ui = f"/ajax-api/2.0/mlflow/logged-models/{info.model_id}/artifacts"  # what MLflow's UI reads
+    listed = http.get(f"{ui}/directories").json()
+    assert listed["root_uri"] == logged.artifact_location and "MLmodel" in {f["path"] for f in listed["files"]}
+    mlmodel = http.get(f"{ui}/files", params={"artifact_file_path": "MLmodel"})
+    assert mlmodel.status_code == 200 and f"model_id: {info.model_id}" in mlmodel.text
+    r = http.get("/model-versions/get-artifact", params={"name": "sk-local", "version": "1", "path": "MLmodel"})
+    assert r.status_code == 200 and "sklearn" in r.text
 
 
 def test_a_plain_path_root_is_shown_as_a_path(tmp_path: Path) -> None:
