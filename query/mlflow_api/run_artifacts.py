@@ -10,7 +10,8 @@
 
 Artifact roots this server proxies (``mlflow-artifacts:/...``) are read and written in its store; roots
 on its own disk (an absolute path or ``file:`` URI, e.g. under ``serve --default-artifact-root``) in
-that folder, as the stock server uses a run's own artifact repository. A root elsewhere (``s3://`` not
+that folder, as the stock server uses a run's own artifact repository (written only inside the default
+artifact root). A root elsewhere (``s3://`` not
 the server's, ...) is answered with an error that says where. Either way the relative path is checked
 by :func:`query.artifacts.clean_path`.
 """
@@ -156,6 +157,6 @@ async def upload_artifact(request: Request, services: Services = Depends(get_ser
     if not data:
         raise invalid("Request must specify data.")
     uri = await run_in_threadpool(_artifact_uri, services, run_id)
-    store, target = artifacts_at(services, uri, relative)
+    store, target = artifacts_at(services, uri, relative, writing=True)
     await run_in_threadpool(store.put, target, iter([bytes(data)]))
     return json_response({})

@@ -119,6 +119,19 @@ def test_a_leading_slash_stays_inside_the_run_folder(rooted: dict[str, Any], tmp
     _error(http.get("/get-artifact", params={"run_id": rid, "path": "/etc/passwd"}), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
+def test_a_local_folder_outside_the_root_is_read_but_not_written(rooted: dict[str, Any], tmp_path: Path) -> None:
+    client: MlflowClient = rooted["client"]
+    http: httpx.Client = rooted["http"]
+    own = tmp_path / "own"
+    rid = client.create_run(client.create_experiment("own-folder", artifact_location=str(own))).info.run_id
+    client.log_text(rid, "mine", "m.txt")  # the client writes it itself
+    assert http.get("/get-artifact", params={"run_id": rid, "path": "m.txt"}).text == "mine"
+    up = http.post("/ajax-api/2.0/mlflow/upload-artifact", params={"run_uuid": rid, "path": "x.json"}, content=b"{}")
+    assert "outside this server's artifact store and its default artifact root" in _error(
+        up, 400, "INVALID_PARAMETER_VALUE")
+    assert not (own / rid / "artifacts" / "x.json").exists()
+
+
 def test_artifacts_of_a_foreign_scheme_are_a_clear_error(rooted: dict[str, Any]) -> None:
     client: MlflowClient = rooted["client"]
     http: httpx.Client = rooted["http"]
