@@ -213,6 +213,18 @@ def test_a_plain_path_root_is_shown_as_a_path(tmp_path: Path) -> None:
         server.stop()
 
 
+def test_a_relative_root_is_resolved_against_the_servers_working_directory(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data", extra_args=["--default-artifact-root", "./rel-root/"]).start()
+    try:  # ServerProcess runs the server in the repository; nothing is written there (no artifact is logged)
+        client = MlflowClient(server.url)
+        assert client.get_experiment("0").artifact_location == f"{REPO}/rel-root/0"
+        eid = client.create_experiment("relative")
+        assert client.get_experiment(eid).artifact_location == f"{REPO}/rel-root/{eid}"
+    finally:
+        server.stop()
+    assert not (REPO / "rel-root").exists()
+
+
 def test_without_the_setting_experiments_stay_behind_the_proxy(shared_server: ServerProcess) -> None:
     client = MlflowClient(shared_server.url)
     assert client.get_experiment("0").artifact_location == "mlflow-artifacts:/0"
