@@ -3,7 +3,10 @@
 
 Downloads are attachments, as MLflow's server sends them: a content type guessed from the name (text types
 as ``text/plain``, never rendered as HTML), ``Content-Disposition: attachment`` and
-``X-Content-Type-Options: nosniff``, so a browser never runs an uploaded file as a page."""
+``X-Content-Type-Options: nosniff``, so a browser never runs an uploaded file as a page.
+
+:func:`artifacts_at` picks where an artifact URI's files are for the other artifact endpoints (runs, model
+versions, logged models): this proxy's store, or a folder on this host (``--default-artifact-root``)."""
 
 from __future__ import annotations
 
