@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from producer.errors import RunledgerError
 
 from . import mlflow_api
+from .artifact_roots import with_resolved_roots
 from .auth import start_auth
 from .auth.guard import ASGIApp, AuthMiddleware, Receive, Scope, Send, authorize
 from .errors_http import http_status
@@ -43,7 +44,7 @@ STARTUP_HOOKS: tuple[StartupHook, ...] = (start_auth, start_registry, sql.start_
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings.from_env()
+    settings = with_resolved_roots(settings or Settings.from_env())  # a bad root: refused before serving
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

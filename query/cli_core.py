@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ingest", action="store_true", default=None,
                    help="with --kafka: also run the ingest consumer in this process (required with chDB)")
     p.add_argument("--artifacts-uri", default=None, help="artifact root: a folder or s3://bucket/prefix")
+    p.add_argument("--default-artifact-root", default=None, metavar="URI",
+                   help="new experiments keep artifacts at URI/<id>, written by clients directly (a folder, file: or "
+                        "s3:// URI; default: behind this server's mlflow-artifacts proxy)")
     p.add_argument("--log-level", default=None, choices=["debug", "info", "warning", "error"])
     p.add_argument("--auth", action="store_true", default=None,
                    help="require a login and enforce permissions (env RUNLEDGER_AUTH; docs/AUTH.md)")
@@ -43,6 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, host=args.host, port=args.port, kafka_bootstrap=args.kafka_bootstrap,
                                   ingest_in_process=args.ingest, artifacts_uri=args.artifacts_uri,
+                                  default_artifact_root=args.default_artifact_root,
                                   log_level=args.log_level, access_log=args.access_log, auth=args.auth)
     if settings.kafka_bootstrap or settings.ingest_in_process:
         from .kafka_log import preflight

@@ -36,7 +36,7 @@ def tracking_view(services: Services) -> TrackingView:
 def execute(services: Services, command: Command, *, actor: str = "", view: TrackingView | None = None) -> list[Event]:
     """Decide ``command``, append the events it causes (all or none), return them (``[]``: nothing to record)."""
     changes = decide(view or tracking_view(services), command, now_ms=services.clock_ms(),
-                     artifact_root=services.settings.artifact_root)
+                     artifact_root=services.settings.experiments_root)
     events = [services.event(ch.entity, ch.body, actor=actor) for ch in changes]
     if events:
         append_checked(services, events)

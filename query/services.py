@@ -86,7 +86,7 @@ def build_services(settings: Settings, hooks: Sequence[StartupHook] = ()) -> Ser
     services = Services(settings=settings, store=store, reads=Reads(store, model), writer=writer, log=event_log)
     if services.reads.experiment(DEFAULT_EXPERIMENT_ID) is None:
         services.append([services.event(DEFAULT_EXPERIMENT_ID, ExperimentCreated(
-            name=DEFAULT_EXPERIMENT_NAME, artifact_location=f"{settings.artifact_root}/0"))])
+            name=DEFAULT_EXPERIMENT_NAME, artifact_location=f"{settings.experiments_root.rstrip('/')}/0"))])
     for hook in hooks:
         hook(services)
     return services

@@ -27,7 +27,13 @@ class Settings:
     """'' = chDB in data_dir/clickhouse; or http://user:pass@host:8123 for a ClickHouse server."""
     database: str = "runledger"
     artifacts_uri: str = ""
-    """'' = data_dir/artifacts; or s3://bucket/prefix (with s3_endpoint / keys) for MinIO / S3."""
+    """'' = data_dir/artifacts; or s3://bucket/prefix (with s3_endpoint / keys) for MinIO / S3: what the
+    ``mlflow-artifacts:/`` proxy stores."""
+    default_artifact_root: str = ""
+    """'' = new experiments keep artifacts behind the proxy (``<artifact_root>/<id>``, shown as
+    ``mlflow-artifacts:/<id>``); else ``<default_artifact_root>/<id>`` shown as is, so clients write there
+    themselves, as ``mlflow server --default-artifact-root`` (a folder, ``file:`` or ``s3://`` URI; a relative
+    path is made absolute at start-up)."""
     s3_endpoint: str = ""
     s3_access_key: str = ""
     s3_secret_key: str = ""
@@ -71,6 +77,11 @@ class Settings:
     def artifact_root(self) -> str:
         """Read per experiment and run shown (each a ``realpath``, 7 % of a search's time): resolved once."""
         return self.artifacts_uri or _artifacts_folder(self.data_dir, "" if self.data_dir.is_absolute() else os.getcwd())
+
+    @property
+    def experiments_root(self) -> str:
+        """Where a new experiment's location goes (``<this>/<id>``)."""
+        return self.default_artifact_root or self.artifact_root
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> Settings:

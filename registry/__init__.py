@@ -41,7 +41,8 @@ Who and when live in the envelope (``Event.actor``, ``Event.ts_ms``); bodies
 are in :mod:`producer.registry_events`. Errors: ``NotFoundError`` (unknown or
 deleted model, missing or deleted version, unknown alias in a read),
 ``ConflictError`` (name taken), ``ContractError`` (a ``ValueError``: invalid
-stage, alias, name, tag or version).
+stage, alias, name, tag or version; ``RemoteFileUriError``, a ``file:`` URI of
+another host, which MLflow's server answers with a 500).
 """
 
 from producer.registry_events import STAGES
@@ -79,7 +80,14 @@ from ._reads import (
     resolve_uri,
     version_in,
 )
-from ._sources import ALLOWED_SCHEMES_ENV, check_model_source, check_run_source, check_source_host, is_local
+from ._sources import (
+    ALLOWED_SCHEMES_ENV,
+    RemoteFileUriError,
+    check_model_source,
+    check_run_source,
+    check_source_host,
+    is_local,
+)
 from ._state import EMPTY, ModelState, RegistryState, VersionState
 from ._validate import ACTIVE_STAGES, canonical_stage
 
@@ -113,6 +121,7 @@ __all__ = [
     "check_model_source",
     "check_source_host",
     "is_local",
+    "RemoteFileUriError",
     "ALLOWED_SCHEMES_ENV",
     # fold
     "apply",

@@ -2,8 +2,9 @@
 
 A new version names where its files are (``source``) and, optionally, the run
 (``run_id``) or logged model (``model_id``) that holds them. MLflow's server
-refuses a source that escapes with ``..``, a local path (the server's disk is
-not the client's), a ``runs:/`` source whose run is not the ``run_id`` given,
+refuses a source that escapes with ``..``, a local path outside the local
+artifact folder of the run (or logged model) given (the server's disk is not
+the client's), a ``runs:/`` source whose run is not the ``run_id`` given,
 and an ``mlflow-artifacts`` source outside the given run's artifacts (an unknown
 run included). Other schemes (``s3://``, ``gs://``, ...) are taken as given.
 Every refusal is a :class:`ContractError` worded as MLflow's.
@@ -19,11 +20,12 @@ import pathlib
 import re
 from collections.abc import Callable
 from urllib.parse import unquote, unquote_plus, urlparse, urlsplit
+from urllib.request import url2pathname
 
 from producer.errors import ContractError
 
 __all__ = ["check_run_source", "check_model_source", "check_source_host", "has_relative_path", "is_local",
-           "mismatch", "HOST_ADDRESSED_SCHEMES", "ALLOWED_SCHEMES_ENV"]
+           "mismatch", "RemoteFileUriError", "HOST_ADDRESSED_SCHEMES", "ALLOWED_SCHEMES_ENV"]
 
 #: Schemes whose URIs name a host to connect to (``mlflow-artifacts`` only with a host): MLflow 3.17's server
 #: refuses them as a version source unless the operator allows the scheme (GHSA-mr9f-g8qf-4w4j).
@@ -33,6 +35,11 @@ HOST_ADDRESSED_SCHEMES = frozenset({"ftp", "sftp", "hdfs", "viewfs", "http", "ht
 ALLOWED_SCHEMES_ENV = "MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES"
 
 _ARTIFACTS_ROUTE = ("api", "2.0", "mlflow-artifacts", "artifacts")
+
+
+class RemoteFileUriError(ContractError):
+    """A ``file:`` URI naming another host. MLflow's ``is_local_uri`` raises an ``MlflowException`` without
+    an error code for it, so mlflow server answers INTERNAL_ERROR (500); its tests check that status."""
 
 
 def mismatch(source: str, field: str) -> ContractError:
@@ -51,7 +58,7 @@ def is_local(source: str) -> bool:
         return False
     host = parsed.hostname
     if host and host != "." and not host.startswith(("localhost", "127.0.0.1")):
-        raise ContractError(f"{source} is not a valid remote uri. For remote access on windows, please consider "
+        raise RemoteFileUriError(f"{source} is not a valid remote uri. For remote access on windows, please consider "
                             "using a different scheme such as SMB (e.g. smb://<hostname>/<path>).")
     return True
 
@@ -114,20 +121,48 @@ def _is_artifacts_source(source: str) -> bool:
     return scheme in ("http", "https") and any(parts[i:i + n] == _ARTIFACTS_ROUTE for i in range(len(parts) - n + 1))
 
 
+def _local_path(uri: str) -> pathlib.Path:
+    """The absolute path a local ``uri`` names (MLflow's ``local_file_uri_to_path``, then ``resolve()``)."""
+    return pathlib.Path(url2pathname(urlparse(uri).path if uri.startswith("file:") else uri)).resolve()
+
+
+def _local_within(source: str, root: str | None) -> tuple[bool, str]:
+    """Whether local ``source`` lies in (or is) ``root``, a local artifact folder (False for another scheme or
+    None); and ``source`` as MLflow's refusal then names it (resolved once the owner was found)."""
+    if root is None:
+        return False, source
+    path = _local_path(source)
+    try:
+        local_root = is_local(root)
+    except ContractError:
+        local_root = False
+    return local_root and (_local_path(root) == path or _local_path(root) in path.parents), str(path)
+
+
+def _local_refused(source: str, field: str, owner: str) -> ContractError:
+    return ContractError(
+        f"Invalid model version source: '{source}'. To use a local path as a model version source, the {field} "
+        "request parameter has to be specified and the local path has to be contained within the artifact "
+        f"directory of the {owner} specified by the {field}.")
+
+
 def check_run_source(source: str, run_id: str | None, run_artifact_uri: Callable[[str], str | None]) -> None:
     """MLflow's ``_validate_source_run``: the checks of a source registered without a logged model.
 
-    ``run_artifact_uri(run_id)`` is the run's artifact URI as the API shows it, None for an unknown run.
-    Runs here keep artifacts behind the ``mlflow-artifacts`` proxy, never on a local path, so a local
-    source is always refused (naming ``run_id`` when that run is unknown, as MLflow does).
+    ``run_artifact_uri(run_id) -> uri | None`` is the run's artifact URI as the API shows it (None: no such
+    run). A local source (path or ``file:`` URI) is accepted only inside the local artifact folder of the
+    run ``run_id`` names (under ``serve --default-artifact-root``); never inside a proxied
+    (``mlflow-artifacts:/``) run's, nor without ``run_id``.
     """
     if is_local(source):
-        if run_id and run_artifact_uri(run_id) is None:
-            raise mismatch(source, "run_id")
-        raise ContractError(
-            f"Invalid model version source: '{source}'. To use a local path as a model version source, the run_id "
-            "request parameter has to be specified and the local path has to be contained within the artifact "
-            "directory of the run specified by the run_id.")
+        if run_id:
+            root = run_artifact_uri(run_id)
+            if root is None:
+                raise mismatch(source, "run_id")
+            inside, source = _local_within(source, root)
+            if inside:
+                return
+        raise _local_refused(source, "run_id", "run")
     if has_relative_path(source):
         raise _relative_refused(source)
     parsed = urlparse(source)
@@ -146,14 +181,21 @@ def check_run_source(source: str, run_id: str | None, run_artifact_uri: Callable
             raise mismatch(source, "run_id")
 
 
-def check_model_source(source: str, model_id: str) -> None:
-    """MLflow's ``_validate_source_model``: the checks of a source registered from a logged model
-    (whose files, like runs', are never on a local path here)."""
+def check_model_source(source: str, model_id: str,
+                       model_artifact_uri: Callable[[str], str | None] | None = None) -> None:
+    """MLflow's ``_validate_source_model``: the checks of a source registered from a logged model.
+    ``model_artifact_uri(model_id) -> uri | None`` is the logged model's artifact URI as the API shows it
+    (None: no such model); a local source must lie in it, as for a run (:func:`check_run_source`). Without
+    the lookup every local source is refused."""
     if is_local(source):
-        raise ContractError(
-            f"Invalid model version source: '{source}'. To use a local path as a model version source, the model_id "
-            "request parameter has to be specified and the local path has to be contained within the artifact "
-            "directory of the run specified by the model_id.")
+        if model_id and model_artifact_uri is not None:
+            root = model_artifact_uri(model_id)
+            if root is None:
+                raise mismatch(source, "model_id")
+            inside, source = _local_within(source, root)
+            if inside:
+                return
+        raise _local_refused(source, "model_id", "run")
     if has_relative_path(source):
         raise _relative_refused(source)
     parsed = urlparse(source)

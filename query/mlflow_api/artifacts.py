@@ -3,7 +3,10 @@
 
 Downloads are attachments, as MLflow's server sends them: a content type guessed from the name (text types
 as ``text/plain``, never rendered as HTML), ``Content-Disposition: attachment`` and
-``X-Content-Type-Options: nosniff``, so a browser never runs an uploaded file as a page."""
+``X-Content-Type-Options: nosniff``, so a browser never runs an uploaded file as a page.
+
+:func:`artifacts_at` picks where an artifact URI's files are for the other artifact endpoints (runs, model
+versions, logged models): this proxy's store, or a folder on this host (``--default-artifact-root``)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import mimetypes
 import posixpath
 import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,8 +22,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from ..artifacts import ArtifactStore, artifact_store
+from ..artifact_roots import local_folder
+from ..artifacts import ArtifactStore, LocalArtifacts, artifact_store, clean_path
 from ..services import Services, get_services
+from .convert import ARTIFACTS_SCHEME
+from .errors import MlflowError, invalid
 from .routing import json_response
 
 router = APIRouter()
@@ -32,6 +39,42 @@ def store_of(services: Services) -> ArtifactStore:
     if store is None:
         store = services.extras[_KEY] = artifact_store(services.settings)
     return store
+
+
+def store_path(uri: str, relative: str) -> str:
+    """The artifact-store path of ``relative`` under ``uri`` (an ``mlflow-artifacts:/`` root)."""
+    if not uri.startswith(ARTIFACTS_SCHEME + "/"):
+        raise _outside(uri)
+    base = uri[len(ARTIFACTS_SCHEME) + 1:].strip("/")
+    rel = clean_path(relative, allow_root=True)
+    return f"{base}/{rel}" if rel and base else base or rel
+
+
+def _outside(uri: str) -> MlflowError:
+    return invalid(f"The artifacts live at {uri}, outside this server's artifact store; read them there")
+
+
+def artifacts_at(services: Services, uri: str, relative: str, *, writing: bool = False) -> tuple[ArtifactStore, str]:
+    """The store holding the files of artifact root ``uri`` and the path of ``relative`` in it: the proxy's
+    store for ``mlflow-artifacts:/``, the folder itself for a local one (:func:`local_folder`), as mlflow
+    server uses a run's own artifact repository. ``writing``: a local folder only inside the local
+    ``--default-artifact-root`` (an experiment's own ``artifact_location`` may name any folder of the host)."""
+    if uri.startswith(ARTIFACTS_SCHEME + "/"):
+        return store_of(services), store_path(uri, relative)
+    folder = local_folder(uri)
+    if folder is None:
+        raise _outside(uri)
+    if writing and not _inside(folder, local_folder(services.settings.default_artifact_root)):
+        raise invalid(f"The artifacts live at {uri}, outside this server's artifact store and its default artifact "
+                      "root; write them there")
+    return LocalArtifacts(folder), clean_path(relative, allow_root=True)
+
+
+def _inside(folder: Path, root: Path | None) -> bool:
+    if root is None:
+        return False
+    folder, root = folder.resolve(), root.resolve()
+    return folder == root or root in folder.parents
 
 
 @router.get("/artifacts", summary="List artifacts under ?path=")

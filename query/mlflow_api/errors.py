@@ -17,6 +17,7 @@ from producer.errors import (
     RunledgerError,
     TransientError,
 )
+from registry import RemoteFileUriError
 
 from ..artifacts import InvalidPathError
 
@@ -79,6 +80,8 @@ def mlflow_error_for(exc: Exception) -> MlflowError:
         return invalid(InvalidPathError.MLFLOW_MESSAGE)
     if isinstance(exc, ConflictError):  # an immutable param, a deleted run: MLflow answers 400 too
         return invalid(str(exc))
+    if isinstance(exc, RemoteFileUriError):  # mlflow server answers it with a 500 (its tests check the status)
+        return MlflowError("INTERNAL_ERROR", str(exc))
     if isinstance(exc, ContractError):
         return invalid(str(exc))
     if isinstance(exc, TransientError):

@@ -32,11 +32,12 @@ from producer.mlflow_events import (
 )
 from tracking import default_run_name
 
+from ..artifacts import ArtifactStore
 from ..filters import Clause, parse_filter
 from ..services import Services, get_services
-from .artifacts import store_of
+from .artifacts import artifacts_at
 from .common import append_or_raise, clause_holds, experiment_or_404
-from .convert import ARTIFACTS_SCHEME, decode_token, encode_token, kv, metric_json, proxied_location, tags_of
+from .convert import decode_token, encode_token, kv, metric_json, proxied_location, tags_of
 from .errors import invalid, not_found
 from .log_reads import LogReads
 from .request import optional_int, optional_str, required_str
@@ -272,14 +273,11 @@ def log_logged_model_params(services: Services, params: dict[str, Any], request:
     return {}
 
 
-def _artifact_path(services: Services, model: dict[str, Any], relative: str) -> str:
-    """The store path of a file or folder under a logged model's artifacts (``..`` is refused by the store)."""
+def _artifacts(services: Services, model: dict[str, Any], relative: str) -> tuple[ArtifactStore, str]:
+    """The store and path of a file or folder under a logged model's artifacts: the proxy's, or the local
+    folder under ``--default-artifact-root`` (``..`` is refused either way)."""
     uri = proxied_location(model["artifact_location"], services.settings.artifact_root)
-    if not uri.startswith(ARTIFACTS_SCHEME + "/"):
-        raise invalid(f"The artifacts of logged model {model['model_id']} live at {uri}, outside this server's "
-                      "artifact store; read them there")
-    base, rel = uri[len(ARTIFACTS_SCHEME) + 1:].strip("/"), relative.strip("/")
-    return f"{base}/{rel}" if rel and base else base or rel
+    return artifacts_at(services, uri, relative)
 
 
 @mlflow_route(router, "/logged-models/{model_id}/artifacts/directories", "GET")
@@ -287,7 +285,8 @@ def list_logged_model_artifacts(services: Services, params: dict[str, Any], requ
     """List a logged model's files under ``artifact_directory_path`` (paths relative to its artifact root)."""
     model = model_or_404(services, request.path_params["model_id"])
     directory = optional_str(params, "artifact_directory_path") or ""
-    files = store_of(services).list(_artifact_path(services, model, directory))
+    store, at = _artifacts(services, model, directory)
+    files = store.list(at)
     return {"root_uri": proxied_location(model["artifact_location"], services.settings.artifact_root),
             "files": [{"path": posixpath.join(directory.strip("/"), f.path), "is_dir": f.is_dir,
                        **({} if f.size is None else {"file_size": f.size})} for f in files]}
@@ -301,6 +300,6 @@ async def get_logged_model_artifact(model_id: str, request: Request,
     if not relative.strip("/"):
         raise invalid('Request must include the "artifact_file_path" query parameter.')
     model = await run_in_threadpool(model_or_404, services, model_id)
-    chunks: Iterator[bytes] = await run_in_threadpool(store_of(services).open,
-                                                      _artifact_path(services, model, relative))
+    store, at = await run_in_threadpool(_artifacts, services, model, relative)
+    chunks: Iterator[bytes] = await run_in_threadpool(store.open, at)
     return StreamingResponse(iterate_in_threadpool(chunks), media_type="application/octet-stream")

@@ -208,7 +208,7 @@ def lineage(services: Services, service: RegistryService, source: str, run_id: s
                           "must match the referenced model version.")
         source, run_id, model_id = f"models:/{name}/{v.version}", run_id or v.run_id, model_id or v.model_id
     if model_id:
-        reg.check_model_source(source, model_id)
+        reg.check_model_source(source, model_id, lambda mid: _logged_model_uri(services, mid))
         logged = _logged_model(services, model_id)
         if logged is None:
             raise not_found(f"Logged model with ID '{model_id}' not found.")
@@ -220,6 +220,12 @@ def lineage(services: Services, service: RegistryService, source: str, run_id: s
 def _logged_model(services: Services, model_id: str) -> dict[str, Any] | None:
     found = LogReads(services.store).logged_models([model_id]).get(model_id)
     return None if found is None or found["deleted"] else found
+
+
+def _logged_model_uri(services: Services, model_id: str) -> str | None:
+    """A logged model's artifact URI as the API shows it, None if there is no such model."""
+    lm = _logged_model(services, model_id)
+    return None if lm is None else proxied_location(lm["artifact_location"], services.settings.artifact_root)
 
 
 def record_on_logged_model(services: Services, model_id: str, name: str, version: int, actor: str) -> None:

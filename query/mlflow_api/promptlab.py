@@ -26,10 +26,9 @@ from tracking import CreateRun, LogBatch, UpdateRun
 from ..commands import execute
 from ..routes.registry import actor_of
 from ..services import Services
-from .artifacts import store_of
+from .artifacts import artifacts_at
 from .errors import invalid
 from .routing import mlflow_route
-from .run_artifacts import store_path
 from .runs import LOG_MODEL_HISTORY, appended_history, get_run_json, pairs_of
 
 __all__ = ["router", "PATH", "required_args"]
@@ -98,13 +97,13 @@ def _write_files(services: Services, artifact_uri: str, model: Any, args: dict[s
         output_params = [Param(k, v) for k, v in _strs(args.get("model_output_parameters") or [])]
         with open(os.path.join(local, "eval_results_table.json"), "w") as f:
             f.write(eval_json(prompt_params, args["model_input"], output_params, args.get("model_output")))
-        store = store_of(services)
         for folder, _dirs, files in os.walk(local):
             for name in files:
                 full = os.path.join(folder, name)
                 relative = posixpath.join(*os.path.relpath(full, local).split(os.sep))
+                store, target = artifacts_at(services, artifact_uri, relative, writing=True)
                 with open(full, "rb") as fh:
-                    store.put(store_path(artifact_uri, relative), iter([fh.read()]))
+                    store.put(target, iter([fh.read()]))
 
 
 @mlflow_route(router, PATH, "POST")

@@ -8,8 +8,12 @@
 * ``POST /ajax-api/2.0/mlflow/upload-artifact?run_uuid=&path=``: the request body (at most 10 MB) as
   one file of the run (the UI's "upload" of evaluation tables).
 
-Only artifact roots this server proxies (``mlflow-artifacts:/...``) are served; a run whose artifacts
-live elsewhere is answered with an error that says where.
+Artifact roots this server proxies (``mlflow-artifacts:/...``) are read and written in its store; roots
+on its own disk (an absolute path or ``file:`` URI, e.g. under ``serve --default-artifact-root``) in
+that folder, as the stock server uses a run's own artifact repository (written only inside the default
+artifact root). A root elsewhere (``s3://`` not
+the server's, ...) is answered with an error that says where. Either way the relative path is checked
+by :func:`query.artifacts.clean_path`.
 """
 
 from __future__ import annotations
@@ -29,16 +33,15 @@ import registry as reg
 from ..artifacts import clean_path
 from ..registry_startup import registry_service
 from ..services import Services, get_services
-from .artifacts import store_of
+from .artifacts import artifacts_at
 from .common_registry import model_named, version_number
-from .convert import ARTIFACTS_SCHEME
 from .errors import invalid
 from .model_versions import download_uri
 from .request import optional_str
 from .routing import json_response, mlflow_route
 from .runs import get_run_json, run_id_of
 
-__all__ = ["router", "top_router", "store_path", "mime_type", "MAX_UPLOAD_BYTES"]
+__all__ = ["router", "top_router", "mime_type", "MAX_UPLOAD_BYTES"]
 
 router = APIRouter()
 top_router = APIRouter()
@@ -61,15 +64,6 @@ def mime_type(name: str) -> str:
     return mimetypes.guess_type(base)[0] or "application/octet-stream"
 
 
-def store_path(uri: str, relative: str) -> str:
-    """The artifact-store path of ``relative`` under ``uri`` (an ``mlflow-artifacts:/`` root)."""
-    if not uri.startswith(ARTIFACTS_SCHEME + "/"):
-        raise invalid(f"The artifacts live at {uri}, outside this server's artifact store; read them there")
-    base = uri[len(ARTIFACTS_SCHEME) + 1:].strip("/")
-    rel = clean_path(relative, allow_root=True)
-    return f"{base}/{rel}" if rel and base else base or rel
-
-
 def _artifact_uri(services: Services, run_id: str) -> str:
     return str(get_run_json(services, run_id)["info"]["artifact_uri"])
 
@@ -79,7 +73,8 @@ def list_run_artifacts(services: Services, params: dict[str, Any], request: Requ
     """The files directly under ``path`` of a run's artifacts (paths relative to the run's artifact root)."""
     root = _artifact_uri(services, run_id_of(params))
     relative = clean_path(optional_str(params, "path") or "", allow_root=True)
-    files = store_of(services).list(store_path(root, relative))
+    store, at = artifacts_at(services, root, relative)
+    files = store.list(at)
     out: dict[str, Any] = {"root_uri": root}
     if files:
         out["files"] = [{"path": posixpath.join(relative, f.path), "is_dir": f.is_dir,
@@ -109,7 +104,8 @@ def _attachment(chunks: Iterator[bytes], path: str) -> StreamingResponse:
 def _open_file(services: Services, uri: str, relative: str) -> Iterator[bytes]:
     if not relative.strip("/"):
         raise invalid("Missing value for required parameter 'path'.")
-    return store_of(services).open(store_path(uri, relative))
+    store, at = artifacts_at(services, uri, relative)
+    return store.open(at)
 
 
 @top_router.get("/get-artifact", summary="Download one file of a run's artifacts (what the web UI previews)")
@@ -161,6 +157,6 @@ async def upload_artifact(request: Request, services: Services = Depends(get_ser
     if not data:
         raise invalid("Request must specify data.")
     uri = await run_in_threadpool(_artifact_uri, services, run_id)
-    target = store_path(uri, relative)
-    await run_in_threadpool(store_of(services).put, target, iter([bytes(data)]))
+    store, target = artifacts_at(services, uri, relative, writing=True)
+    await run_in_threadpool(store.put, target, iter([bytes(data)]))
     return json_response({})

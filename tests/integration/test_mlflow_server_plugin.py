@@ -1,6 +1,7 @@
 """The plugin that points MLflow's own server tests at runledger (scripts/mlflow-server-tests), on a small
 tree of our own shaped like MLflow's: ``tests/tracking/integration_test_utils._init_server`` used both as a
-context manager and unpacked, its ``ServerThread(app, port)``, a module-level ``_launch_server`` for the artifacts server, and an
+context manager and unpacked (its ``root_artifact_uri`` the server's ``--default-artifact-root``), its
+``ServerThread(app, port)``, a module-level ``_launch_server`` for the artifacts server, and an
 out-of-scope test that must be deselected and counted."""
 
 from __future__ import annotations
@@ -43,6 +44,25 @@ def test_context_manager(tmp_path):
         client = MlflowClient(url)
         exp = client.create_experiment("plugin")
         assert client.get_experiment(exp).name == "plugin"
+
+
+def test_root_artifact_uri_is_the_default_artifact_root(tmp_path):
+    # MLflow's test_artifacts and test_create_model_version_with_path_source, in short
+    root = tmp_path / "root"
+    with _init_server("sqlite:///x.db", root_artifact_uri=root.as_uri()) as url:
+        client = MlflowClient(url)
+        exp = client.get_experiment(client.create_experiment("art"))
+        assert exp.artifact_location == root.as_uri() + "/" + exp.experiment_id
+        run = client.create_run(exp.experiment_id)
+        assert run.info.artifact_uri.startswith(exp.artifact_location + "/")
+        (tmp_path / "my.file").write_text("Hello, World!")
+        client.log_artifact(run.info.run_id, str(tmp_path / "my.file"))
+        assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["my.file"]
+        client.create_registered_model("m")
+        create = url + "/api/2.0/mlflow/model-versions/create"
+        source = run.info.artifact_uri[len("file://"):]
+        assert httpx.post(create, json={"name": "m", "source": source, "run_id": run.info.run_id}).status_code == 200
+        assert httpx.post(create, json={"name": "m", "source": source}).status_code == 400
 
 
 def test_server_thread():
@@ -102,6 +122,6 @@ def test_plugin_replaces_the_server_and_counts_exclusions(tmp_path: Path) -> Non
         cwd=tree, env=env, capture_output=True, text=True, timeout=600, check=False)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
-    assert "4 passed, 1 deselected" in out, out
+    assert "5 passed, 1 deselected" in out, out
     assert "excluded:traces: 1" in out, out
-    assert "passed: 4" in out, out
+    assert "passed: 5" in out, out

@@ -5,8 +5,9 @@ Loaded by ``scripts/mlflow-server-tests`` (``-p runledger_mlflow_plugin``) insid
 
 * ``_init_server(backend_uri, root_artifact_uri, ...)`` (``tests/tracking/integration_test_utils``, and
   the name as imported into each test module): starts ``runledger serve`` on a free port with a fresh data
-  folder. The returned object works both ways MLflow's modules have used it: as a context manager yielding
-  the URL, and unpacked as ``(url, process)``.
+  folder and ``--default-artifact-root root_artifact_uri`` (as MLflow's own starts ``mlflow server``). The
+  returned object works both ways MLflow's modules have used it: as a context manager yielding the URL,
+  and unpacked as ``(url, process)``.
 * ``ServerThread(app, port)`` (the same module; MLflow 3's ``mlflow_client`` fixtures serve the app in a
   thread): ``runledger serve`` on ``port`` instead, the app ignored; a context manager yielding the URL.
 * ``_launch_server(host, port, backend_store_uri, default_artifact_root, artifacts_destination)``
@@ -79,14 +80,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_runledger(port: int | None = None, artifacts_dir: str | None = None) -> tuple[str, subprocess.Popen[bytes]]:
-    """``runledger serve`` on ``port`` (a free one if None) with a fresh data folder; answers (url, process)."""
+def start_runledger(port: int | None = None, artifacts_dir: str | None = None,
+                    default_artifact_root: str | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """``runledger serve`` on ``port`` (a free one if None) with a fresh data folder, the proxy's files in
+    ``artifacts_dir`` and new experiments' in ``default_artifact_root`` (if given); answers (url, process)."""
     port = port or _free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="runledger-mlflow-tests-"))
     args = [sys.executable, "-m", "query", "serve", "--data-dir", str(data_dir), "--port", str(port),
             "--no-access-log"]
     if artifacts_dir:
         args += ["--artifacts-uri", str(artifacts_dir)]
+    if default_artifact_root:
+        args += ["--default-artifact-root", default_artifact_root]
     log = open(data_dir / "server.log", "ab")  # noqa: SIM115 - the server process holds it
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     # in the test process's working directory, as MLflow's own fixture runs its server: a relative
@@ -111,8 +116,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 class _Started:
     """What the replacement ``_init_server`` returns: a context manager yielding the URL, or ``(url, proc)``."""
 
-    def __init__(self) -> None:
-        self.url, self.proc = start_runledger()
+    def __init__(self, root_artifact_uri: str = "") -> None:
+        self.url, self.proc = start_runledger(default_artifact_root=root_artifact_uri or None)
 
     def __enter__(self) -> str:
         return self.url
@@ -125,9 +130,9 @@ class _Started:
 
 
 def init_server(backend_uri: str = "", root_artifact_uri: str = "", *args: Any, **kwargs: Any) -> _Started:
-    """Stands in for MLflow's ``_init_server``: the backend and artifact URIs are ignored (runledger keeps
-    both in its data folder)."""
-    return _Started()
+    """Stands in for MLflow's ``_init_server``: the backend URI is ignored (runledger keeps its events in its
+    data folder); new experiments' artifacts go to ``root_artifact_uri``, written by the client itself."""
+    return _Started(root_artifact_uri)
 
 
 def launch_server(host: str, port: int, backend_store_uri: str = "", default_artifact_root: str = "",

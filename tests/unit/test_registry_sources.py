@@ -38,7 +38,6 @@ def test_accepted(source: str, run_id: str | None) -> None:
     ("http://h:5000/api/2.0/mlflow-artifacts/artifacts/0/x", "r1", "The run_id request parameter must identify"),
     ("path/to/model", "unknown-run", "The run_id request parameter must identify"),
     ("/abs/path/model", None, "To use a local path as a model version source, the run_id request parameter"),
-    ("file:///abs/path/model", "r1", "To use a local path as a model version source"),
     ("models:/m-0123", None, "The model_id request parameter must identify"),
     ("s3://bucket/a/../../etc", None, "an absolute path must be provided without relative path references"),
     ("s3://bucket/a/%252E%252E/b", None, "an absolute path must be provided"),
@@ -48,6 +47,49 @@ def test_refused_with_mlflows_wording(source: str, run_id: str | None, message: 
         check_run_source(source, run_id, lookup)
     assert str(exc.value).startswith(f"Invalid model version source: '{source}'.")
     assert message in str(exc.value)
+
+
+LOCAL_RUNS = {"lp": "/srv/art/1/lp/artifacts", "lf": "file:///srv/art/1/lf/artifacts", **RUNS}
+
+
+@pytest.mark.parametrize(("source", "run_id"), [
+    ("/srv/art/1/lp/artifacts/model", "lp"),
+    ("/srv/art/1/lp/artifacts", "lp"),
+    ("file:///srv/art/1/lp/artifacts/model", "lp"),
+    ("/srv/art/1/lf/artifacts/model", "lf"),
+    ("file:///srv/art/1/lf/artifacts/model", "lf"),
+    ("file://localhost/srv/art/1/lf/artifacts/model", "lf"),
+])
+def test_local_source_inside_a_local_run_folder_with_its_run_id(source: str, run_id: str) -> None:
+    check_run_source(source, run_id, LOCAL_RUNS.get)
+
+
+@pytest.mark.parametrize(("source", "run_id", "named"), [
+    ("/srv/art/1/lp/artifacts/model", None, "/srv/art/1/lp/artifacts/model"),  # no run_id: as given
+    ("/srv/art/1/lp/artifacts/../../other", "lp", "/srv/art/1/other"),  # named resolved, as MLflow does
+    ("/srv/art/1/lf/artifacts/model", "lp", "/srv/art/1/lf/artifacts/model"),  # another run's folder
+    ("/srv/art/1/lp/artifactsX", "lp", "/srv/art/1/lp/artifactsX"),
+    ("file:///abs/path/model", "r1", "/abs/path/model"),  # a proxied run has no local folder
+])
+def test_local_source_refused_outside_its_run_folder(source: str, run_id: str | None, named: str) -> None:
+    with pytest.raises(ContractError) as exc:
+        check_run_source(source, run_id, LOCAL_RUNS.get)
+    assert str(exc.value).startswith(f"Invalid model version source: '{named}'. To use a local path as a model "
+                                     "version source, the run_id request parameter has to be specified")
+
+
+def test_local_source_of_an_unknown_run_names_run_id() -> None:
+    with pytest.raises(ContractError, match="The run_id request parameter must identify"):
+        check_run_source("/srv/art/1/x/artifacts/model", "x", LOCAL_RUNS.get)
+
+
+def test_local_model_sources() -> None:
+    models = {"m-1": "file:///srv/art/1/models/m-1/artifacts", "m-2": "mlflow-artifacts:/1/models/m-2/artifacts"}
+    check_model_source("/srv/art/1/models/m-1/artifacts/MLmodel", "m-1", models.get)
+    with pytest.raises(ContractError, match="To use a local path as a model version source, the model_id"):
+        check_model_source("/srv/art/1/models/m-2/artifacts", "m-2", models.get)
+    with pytest.raises(ContractError, match="The model_id request parameter must identify"):
+        check_model_source("/srv/art/1/models/m-3/artifacts", "m-3", models.get)
 
 
 def test_model_sources() -> None:
