@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
 from inproc import in_child
 
 Call = tuple[str, str, bytes, bytes]  # method, path, query string, body
