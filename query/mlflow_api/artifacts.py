@@ -54,19 +54,20 @@ def _outside(uri: str) -> MlflowError:
     return invalid(f"The artifacts live at {uri}, outside this server's artifact store; read them there")
 
 
-def artifacts_at(services: Services, uri: str, relative: str, *, writing: bool = False) -> tuple[ArtifactStore, str]:
+def artifacts_at(services: Services, uri: str, relative: str) -> tuple[ArtifactStore, str]:
     """The store holding the files of artifact root ``uri`` and the path of ``relative`` in it: the proxy's
-    store for ``mlflow-artifacts:/``, the folder itself for a local one (:func:`local_folder`), as mlflow
-    server uses a run's own artifact repository. ``writing``: a local folder only inside the local
-    ``--default-artifact-root`` (an experiment's own ``artifact_location`` may name any folder of the host)."""
+    store for ``mlflow-artifacts:/``, the folder itself for a local one (:func:`local_folder`) inside the
+    local ``--default-artifact-root``, as mlflow server uses a run's own artifact repository. Not any local
+    folder: an experiment's own ``artifact_location`` may name any folder of the host (``/``, say), and
+    whoever may create an experiment would read (or write) the server's files through it."""
     if uri.startswith(ARTIFACTS_SCHEME + "/"):
         return store_of(services), store_path(uri, relative)
     folder = local_folder(uri)
     if folder is None:
         raise _outside(uri)
-    if writing and not _inside(folder, local_folder(services.settings.default_artifact_root)):
+    if not _inside(folder, local_folder(services.settings.default_artifact_root)):
         raise invalid(f"The artifacts live at {uri}, outside this server's artifact store and its default artifact "
-                      "root; write them there")
+                      "root; read and write them there")
     return LocalArtifacts(folder), clean_path(relative, allow_root=True)
 
 

@@ -101,7 +101,7 @@ def _write_files(services: Services, artifact_uri: str, model: Any, args: dict[s
             for name in files:
                 full = os.path.join(folder, name)
                 relative = posixpath.join(*os.path.relpath(full, local).split(os.sep))
-                store, target = artifacts_at(services, artifact_uri, relative, writing=True)
+                store, target = artifacts_at(services, artifact_uri, relative)
                 with open(full, "rb") as fh:
                     store.put(target, iter([fh.read()]))
 

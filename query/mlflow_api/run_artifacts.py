@@ -157,6 +157,6 @@ async def upload_artifact(request: Request, services: Services = Depends(get_ser
     if not data:
         raise invalid("Request must specify data.")
     uri = await run_in_threadpool(_artifact_uri, services, run_id)
-    store, target = artifacts_at(services, uri, relative, writing=True)
+    store, target = artifacts_at(services, uri, relative)
     await run_in_threadpool(store.put, target, iter([bytes(data)]))
     return json_response({})

@@ -119,17 +119,25 @@ def test_a_leading_slash_stays_inside_the_run_folder(rooted: dict[str, Any], tmp
     _error(http.get("/get-artifact", params={"run_id": rid, "path": "/etc/passwd"}), 404, "RESOURCE_DOES_NOT_EXIST")
 
 
-def test_a_local_folder_outside_the_root_is_read_but_not_written(rooted: dict[str, Any], tmp_path: Path) -> None:
+def test_a_local_folder_outside_the_root_is_neither_read_nor_written(rooted: dict[str, Any], tmp_path: Path) -> None:
+    """An experiment's own artifact_location may name any folder (``/``): the server serves none of it."""
     client: MlflowClient = rooted["client"]
     http: httpx.Client = rooted["http"]
     own = tmp_path / "own"
     rid = client.create_run(client.create_experiment("own-folder", artifact_location=str(own))).info.run_id
     client.log_text(rid, "mine", "m.txt")  # the client writes it itself
-    assert http.get("/get-artifact", params={"run_id": rid, "path": "m.txt"}).text == "mine"
+    assert (own / rid / "artifacts" / "m.txt").read_text() == "mine"
+    outside = "outside this server's artifact store and its default artifact root"
+    assert outside in _error(http.get("/get-artifact", params={"run_id": rid, "path": "m.txt"}), 400,
+                             "INVALID_PARAMETER_VALUE")
+    assert outside in _error(http.get("/ajax-api/2.0/mlflow/artifacts/list", params={"run_id": rid}), 400,
+                             "INVALID_PARAMETER_VALUE")
     up = http.post("/ajax-api/2.0/mlflow/upload-artifact", params={"run_uuid": rid, "path": "x.json"}, content=b"{}")
-    assert "outside this server's artifact store and its default artifact root" in _error(
-        up, 400, "INVALID_PARAMETER_VALUE")
+    assert outside in _error(up, 400, "INVALID_PARAMETER_VALUE")
     assert not (own / rid / "artifacts" / "x.json").exists()
+    root = client.create_run(client.create_experiment("at-root", artifact_location="/")).info.run_id
+    assert outside in _error(http.get("/get-artifact", params={"run_id": root, "path": "etc/passwd"}), 400,
+                             "INVALID_PARAMETER_VALUE")
 
 
 def test_artifacts_of_a_foreign_scheme_are_a_clear_error(rooted: dict[str, Any]) -> None:
