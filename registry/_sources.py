@@ -155,14 +155,8 @@ def check_run_source(source: str, run_id: str | None, run_artifact_uri: Callable
     (``mlflow-artifacts:/``) run's, nor without ``run_id``.
     """
     if is_local(source):
-        if run_id:
-            root = run_artifact_uri(run_id)
-            if root is None:
-                raise mismatch(source, "run_id")
-            inside, source = _local_within(source, root)
-            if inside:
-                return
-        raise _local_refused(source, "run_id", "run")
+        _check_local(source, run_id, run_artifact_uri, "run_id")
+        return
     if has_relative_path(source):
         raise _relative_refused(source)
     parsed = urlparse(source)
@@ -181,6 +175,19 @@ def check_run_source(source: str, run_id: str | None, run_artifact_uri: Callable
             raise mismatch(source, "run_id")
 
 
+def _check_local(source: str, owner: str | None, artifact_uri: Callable[[str], str | None] | None, param: str) -> None:
+    """A local source (path or ``file:`` URI): accepted only inside the local artifact folder of the run or
+    logged model ``owner`` (given as ``param``) names; refused otherwise, and without ``owner``."""
+    if owner and artifact_uri is not None:
+        root = artifact_uri(owner)
+        if root is None:
+            raise mismatch(source, param)
+        inside, source = _local_within(source, root)
+        if inside:
+            return
+    raise _local_refused(source, param, "run")
+
+
 def check_model_source(source: str, model_id: str,
                        model_artifact_uri: Callable[[str], str | None] | None = None) -> None:
     """MLflow's ``_validate_source_model``: the checks of a source registered from a logged model.
@@ -188,14 +195,8 @@ def check_model_source(source: str, model_id: str,
     (None: no such model); a local source must lie in it, as for a run (:func:`check_run_source`). Without
     the lookup every local source is refused."""
     if is_local(source):
-        if model_id and model_artifact_uri is not None:
-            root = model_artifact_uri(model_id)
-            if root is None:
-                raise mismatch(source, "model_id")
-            inside, source = _local_within(source, root)
-            if inside:
-                return
-        raise _local_refused(source, "model_id", "run")
+        _check_local(source, model_id, model_artifact_uri, "model_id")
+        return
     if has_relative_path(source):
         raise _relative_refused(source)
     parsed = urlparse(source)
